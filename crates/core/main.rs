@@ -1,0 +1,56 @@
+//! `onrust`: early warning of public-safety tension from social-media posts.
+//!
+//! This crate is the edge: it parses the command line, reads and writes files and
+//! standard streams, reads the clock, and maps errors to exit codes (0 success,
+//! 2 bad usage or configuration, 1 other failure). Everything it computes comes from
+//! the pure library crates under `crates/`.
+
+mod data;
+mod eval;
+mod models;
+mod score;
+mod train;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Early warning of public-safety tension from social-media posts.
+#[derive(Parser)]
+#[command(name = "onrust", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Score(score::ScoreArgs),
+    Train(train::TrainArgs),
+    Eval(eval::EvalArgs),
+}
+
+/// An error that is the user's to fix: bad usage or configuration (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Score(args) => score::run(&args),
+        Command::Train(args) => train::run(&args),
+        Command::Eval(args) => eval::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("onrust: error: {error:#}");
+            if error.downcast_ref::<UsageError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}

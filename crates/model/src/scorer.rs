@@ -1,0 +1,182 @@
+//! Text in, scores out: identify the language, featurize, pick the model, predict.
+
+use std::sync::Arc;
+
+use onrust_text::lang::Method;
+use onrust_text::{Featurizer, Lang, LanguageIdentifier};
+
+use crate::example::Sentiment;
+use crate::model::Model;
+
+/// The scores of one post (contract section 3), with how they were made.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Score {
+    /// The post's language: its hint, else the detected one, else `und`.
+    pub lang: Lang,
+    /// How the language was found.
+    pub lang_method: Method,
+    /// The language of the model that scored it.
+    pub model_lang: Lang,
+    /// P(positive) − P(negative), in [-1, 1].
+    pub sentiment: f32,
+    /// The most probable sentiment class.
+    pub label: Sentiment,
+    /// P(public-safety tension), in [0, 1].
+    pub tension: f32,
+}
+
+/// Why a scorer cannot be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScorerError {
+    /// No model at all.
+    #[error("no model to score with")]
+    NoModels,
+    /// Two models for one language.
+    #[error("two models for language {0}")]
+    DuplicateLanguage(Lang),
+}
+
+/// Scores posts. Each thread keeps its own (see [`Scorer::fork`]); models are shared.
+#[derive(Debug)]
+pub struct Scorer {
+    models: Arc<[Model]>,
+    fallback: usize,
+    identifier: Arc<LanguageIdentifier>,
+    featurizer: Featurizer,
+}
+
+impl Scorer {
+    /// A scorer over `models`; posts in a language without a model are scored by the
+    /// model for `fallback`, or by the first model when there is none for it.
+    pub fn new(models: Vec<Model>, fallback: Lang) -> Result<Scorer, ScorerError> {
+        if models.is_empty() {
+            return Err(ScorerError::NoModels);
+        }
+        for (i, model) in models.iter().enumerate() {
+            if models[..i].iter().any(|m| m.lang == model.lang) {
+                return Err(ScorerError::DuplicateLanguage(model.lang));
+            }
+        }
+        let fallback = models.iter().position(|m| m.lang == fallback).unwrap_or(0);
+        Ok(Scorer {
+            models: models.into(),
+            fallback,
+            identifier: Arc::new(LanguageIdentifier::new()),
+            featurizer: Featurizer::new(),
+        })
+    }
+
+    /// A scorer sharing this one's models, with buffers of its own.
+    pub fn fork(&self) -> Scorer {
+        Scorer {
+            models: Arc::clone(&self.models),
+            fallback: self.fallback,
+            identifier: Arc::clone(&self.identifier),
+            featurizer: Featurizer::new(),
+        }
+    }
+
+    /// The models, in the order given.
+    pub fn models(&self) -> &[Model] {
+        &self.models
+    }
+
+    /// Scores one post; `hint` is the post's own `lang`, if any.
+    pub fn score(&mut self, text: &str, hint: Option<Lang>) -> Score {
+        self.featurizer.tokenize(text);
+        let (lang, lang_method) = match hint {
+            Some(lang) if lang != Lang::UNDETERMINED => (lang, Method::Hint),
+            _ => self.identifier.identify(self.featurizer.tokens(), text),
+        };
+        let model = self
+            .models
+            .iter()
+            .find(|m| m.lang == lang)
+            .unwrap_or(&self.models[self.fallback]);
+        let features = self
+            .featurizer
+            .extract(lang, &model.features, model.lexicon.as_ref());
+        let prediction = model.predict(features);
+        Score {
+            lang,
+            lang_method,
+            model_lang: model.lang,
+            sentiment: prediction.sentiment_score(),
+            label: prediction.label(),
+            tension: prediction.tension,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use onrust_text::FeatureConfig;
+
+    fn model(lang: Lang, tension_bias: f32) -> Model {
+        let mut model = Model::zeroed(
+            lang,
+            FeatureConfig {
+                bits: 8,
+                ..FeatureConfig::default()
+            },
+            None,
+        );
+        model.bias[crate::model::TENSION] = tension_bias;
+        model
+    }
+
+    #[test]
+    fn picks_the_model_of_the_post_language() {
+        let mut scorer = Scorer::new(vec![model(Lang::NL, 2.0), model(Lang::EN, -2.0)], Lang::EN)
+            .expect("models");
+        let dutch = scorer.score("iedereen naar het plein vanavond", None);
+        assert_eq!(
+            (dutch.lang, dutch.model_lang, dutch.lang_method),
+            (Lang::NL, Lang::NL, Method::FunctionWords)
+        );
+        assert!(dutch.tension > 0.5);
+        let english = scorer.score("everyone to the square tonight", None);
+        assert_eq!(english.model_lang, Lang::EN);
+        assert!(english.tension < 0.5);
+    }
+
+    #[test]
+    fn hint_wins_over_detection() {
+        let mut scorer = Scorer::new(vec![model(Lang::NL, 2.0), model(Lang::EN, -2.0)], Lang::EN)
+            .expect("models");
+        let score = scorer.score("everyone to the square tonight", Some(Lang::NL));
+        assert_eq!(
+            (score.lang, score.lang_method, score.model_lang),
+            (Lang::NL, Method::Hint, Lang::NL)
+        );
+    }
+
+    #[test]
+    fn other_and_unknown_languages_fall_back() {
+        let mut scorer = Scorer::new(vec![model(Lang::NL, 2.0), model(Lang::EN, -2.0)], Lang::EN)
+            .expect("models");
+        let german = scorer.score("das ist nicht gut, wir sind hier", None);
+        assert_eq!((german.lang, german.model_lang), (Lang::DE, Lang::EN));
+        let unknown = scorer.score("🔥🔥🔥", None);
+        assert_eq!(
+            (unknown.lang, unknown.model_lang),
+            (Lang::UNDETERMINED, Lang::EN)
+        );
+        let polish = scorer.score("x", Some(Lang::from_code("pl").expect("code")));
+        assert_eq!(polish.model_lang, Lang::EN);
+    }
+
+    #[test]
+    fn refuses_no_models_and_duplicates() {
+        assert!(matches!(
+            Scorer::new(Vec::new(), Lang::EN),
+            Err(ScorerError::NoModels)
+        ));
+        assert!(matches!(
+            Scorer::new(vec![model(Lang::NL, 0.0), model(Lang::NL, 0.0)], Lang::NL),
+            Err(ScorerError::DuplicateLanguage(_))
+        ));
+    }
+}

@@ -1,0 +1,375 @@
+//! Hashed features of a post, for a linear model.
+//!
+//! Features: stemmed words (negated words in a namespace of their own), stemmed word
+//! bigrams, character n-grams of each word's matching form, emoji, mentions,
+//! hashtags, markers (URL, mention, clock time, time word, number, capitals,
+//! elongation, each punctuation run) and, when the model has a lexicon, the sum of
+//! the positive and of the negative polarities (a negated word's polarity flips).
+//!
+//! Every feature is hashed into `2^bits` buckets with a sign bit (which halves the bias
+//! that collisions add). Indicator features are scaled by `1/sqrt(n)` so long and short
+//! posts give vectors of similar length.
+
+use crate::hash::FeatureHash;
+use crate::lang::Lang;
+use crate::lexicon::Lexicon;
+use crate::negation::mark_negation;
+use crate::stem::StemCache;
+use crate::tokenize::{TokenKind, Tokens};
+
+/// How features are made; stored in every model, since a model is only valid for the
+/// features it was trained on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeatureConfig {
+    /// log2 of the number of hash buckets.
+    pub bits: u8,
+    /// Shortest character n-gram (0: no character n-grams).
+    pub char_ngram_min: u8,
+    /// Longest character n-gram.
+    pub char_ngram_max: u8,
+    /// Whether stemmed word bigrams are features.
+    pub word_bigrams: bool,
+}
+
+impl Default for FeatureConfig {
+    /// 2^20 buckets keep collisions rare for a few hundred thousand distinct features;
+    /// character 3- to 5-grams carry misspellings, slang and compounds ("kankerpolitie")
+    /// that whole words miss.
+    fn default() -> Self {
+        Self {
+            bits: 20,
+            char_ngram_min: 3,
+            char_ngram_max: 5,
+            word_bigrams: true,
+        }
+    }
+}
+
+impl FeatureConfig {
+    /// The number of buckets.
+    pub fn buckets(&self) -> usize {
+        1usize << self.bits
+    }
+
+    /// Checks that the numbers make sense; returns what is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(8..=24).contains(&self.bits) {
+            return Err(format!("bits {} is outside 8..=24", self.bits));
+        }
+        if self.char_ngram_min > self.char_ngram_max || self.char_ngram_max > 8 {
+            return Err(format!(
+                "character n-grams {}..={} are not a range within 0..=8",
+                self.char_ngram_min, self.char_ngram_max
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One hashed feature: a bucket and a value (its sign included).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HashedFeature {
+    /// The bucket, below `2^bits`.
+    pub index: u32,
+    /// The value.
+    pub value: f32,
+}
+
+/// Feature namespaces; see the module documentation.
+mod namespace {
+    pub const WORD: u8 = 1;
+    pub const NEGATED_WORD: u8 = 2;
+    pub const BIGRAM: u8 = 3;
+    pub const CHAR_NGRAM: u8 = 4;
+    pub const EMOJI: u8 = 5;
+    pub const MENTION: u8 = 6;
+    pub const HASHTAG: u8 = 7;
+    pub const MARKER: u8 = 8;
+    pub const LEXICON: u8 = 9;
+}
+
+/// Turns posts into hashed features. Owns every buffer it needs, so a warm
+/// featurizer allocates nothing per post.
+#[derive(Debug, Default)]
+pub struct Featurizer {
+    tokens: Tokens,
+    stems: StemCache,
+    previous_stem: String,
+    padded: String,
+    char_offsets: Vec<u32>,
+    features: Vec<HashedFeature>,
+}
+
+impl Featurizer {
+    /// A featurizer with empty buffers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Tokenizes a post and marks negation scope; [`Featurizer::tokens`] then holds it.
+    pub fn tokenize(&mut self, text: &str) {
+        self.tokens.tokenize(text);
+        mark_negation(&mut self.tokens);
+    }
+
+    /// The tokens of the last post given to [`Featurizer::tokenize`].
+    pub fn tokens(&self) -> &Tokens {
+        &self.tokens
+    }
+
+    /// The features of the last tokenized post, stemmed as `lang`.
+    pub fn extract(
+        &mut self,
+        lang: Lang,
+        config: &FeatureConfig,
+        lexicon: Option<&Lexicon>,
+    ) -> &[HashedFeature] {
+        self.features.clear();
+        self.previous_stem.clear();
+        let mask = (1u64 << config.bits) - 1;
+        let mut positive = 0f32;
+        let mut negative = 0f32;
+        let Self {
+            tokens,
+            stems,
+            previous_stem,
+            padded,
+            char_offsets,
+            features,
+        } = self;
+        let mut push = |hash: FeatureHash, value: f32| features.push(hashed(hash, value, mask));
+        let marker = |name: &str| FeatureHash::new(namespace::MARKER).str(name);
+        for (token, form) in tokens.iter() {
+            match token.kind {
+                TokenKind::Word => {
+                    if let Some(polarity) = lexicon.and_then(|l| l.polarity(form)) {
+                        let polarity = if token.negated { -polarity } else { polarity };
+                        if polarity > 0.0 {
+                            positive += polarity;
+                        } else {
+                            negative -= polarity;
+                        }
+                    }
+                    let stem = stems.stem(lang, form);
+                    let word_space = if token.negated {
+                        namespace::NEGATED_WORD
+                    } else {
+                        namespace::WORD
+                    };
+                    push(FeatureHash::new(word_space).str(stem), 1.0);
+                    if config.word_bigrams && !previous_stem.is_empty() {
+                        push(
+                            FeatureHash::new(namespace::BIGRAM)
+                                .str(previous_stem)
+                                .str(stem),
+                            1.0,
+                        );
+                    }
+                    previous_stem.clear();
+                    previous_stem.push_str(stem);
+                    if config.char_ngram_min > 0 {
+                        char_ngrams(form, config, padded, char_offsets, &mut push);
+                    }
+                    if token.all_caps {
+                        push(marker("caps"), 1.0);
+                    }
+                    if token.elongated {
+                        push(marker("elongated"), 1.0);
+                    }
+                    if token.time_ref {
+                        push(marker("time_word"), 1.0);
+                    }
+                }
+                TokenKind::Emoji => push(FeatureHash::new(namespace::EMOJI).str(form), 1.0),
+                TokenKind::Mention => {
+                    push(FeatureHash::new(namespace::MENTION).str(form), 1.0);
+                    push(marker("mention"), 1.0);
+                }
+                TokenKind::Hashtag => push(FeatureHash::new(namespace::HASHTAG).str(form), 1.0),
+                TokenKind::Url => push(marker("url"), 1.0),
+                TokenKind::Time => push(marker("clock_time"), 1.0),
+                TokenKind::Number => push(marker("number"), 1.0),
+                TokenKind::Punct => {
+                    previous_stem.clear();
+                    push(marker(form), 1.0);
+                }
+            }
+        }
+        let scale = 1.0 / (features.len().max(1) as f32).sqrt();
+        features.iter_mut().for_each(|f| f.value *= scale);
+        if lexicon.is_some() {
+            let lexicon_feature = |name| FeatureHash::new(namespace::LEXICON).str(name);
+            features.push(hashed(lexicon_feature("positive"), positive, mask));
+            features.push(hashed(lexicon_feature("negative"), negative, mask));
+        }
+        features
+    }
+}
+
+/// A feature in its bucket, with the hash's sign bit applied to its value.
+#[inline]
+fn hashed(hash: FeatureHash, value: f32, mask: u64) -> HashedFeature {
+    let h = hash.finish();
+    let sign = if h & (1 << 40) == 0 { 1.0 } else { -1.0 };
+    HashedFeature {
+        index: (h & mask) as u32,
+        value: value * sign,
+    }
+}
+
+/// Pushes the character n-grams of `<form>` (with word boundary marks).
+fn char_ngrams(
+    form: &str,
+    config: &FeatureConfig,
+    padded: &mut String,
+    offsets: &mut Vec<u32>,
+    push: &mut impl FnMut(FeatureHash, f32),
+) {
+    padded.clear();
+    padded.push('<');
+    padded.push_str(form);
+    padded.push('>');
+    offsets.clear();
+    offsets.extend(padded.char_indices().map(|(i, _)| i as u32));
+    offsets.push(padded.len() as u32);
+    let chars = offsets.len() - 1;
+    let bytes = padded.as_bytes();
+    for start in 0..chars {
+        for n in config.char_ngram_min as usize..=config.char_ngram_max as usize {
+            if start + n > chars {
+                break;
+            }
+            let gram = &bytes[offsets[start] as usize..offsets[start + n] as usize];
+            push(FeatureHash::new(namespace::CHAR_NGRAM).bytes(gram), 1.0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn indices(text: &str, lang: Lang, config: &FeatureConfig) -> Vec<u32> {
+        let mut featurizer = Featurizer::new();
+        featurizer.tokenize(text);
+        let mut indices: Vec<u32> = featurizer
+            .extract(lang, config, None)
+            .iter()
+            .map(|f| f.index)
+            .collect();
+        indices.sort_unstable();
+        indices
+    }
+
+    #[test]
+    fn features_are_deterministic_and_within_buckets() {
+        let config = FeatureConfig {
+            bits: 12,
+            ..FeatureConfig::default()
+        };
+        let first = indices(
+            "Iedereen NU naar het plein!!! #ProjectX 🔥",
+            Lang::NL,
+            &config,
+        );
+        assert_eq!(
+            first,
+            indices(
+                "Iedereen NU naar het plein!!! #ProjectX 🔥",
+                Lang::NL,
+                &config
+            )
+        );
+        assert!(first.iter().all(|&i| (i as usize) < config.buckets()));
+        assert!(!first.is_empty());
+    }
+
+    #[test]
+    fn inflections_share_the_stem_feature() {
+        let config = FeatureConfig {
+            char_ngram_min: 0,
+            char_ngram_max: 0,
+            word_bigrams: false,
+            ..FeatureConfig::default()
+        };
+        assert_eq!(
+            indices("rellen", Lang::NL, &config),
+            indices("rellen", Lang::NL, &config)
+        );
+        assert_eq!(
+            indices("riots", Lang::EN, &config),
+            indices("riot", Lang::EN, &config)
+        );
+    }
+
+    #[test]
+    fn negation_changes_the_word_feature() {
+        let config = FeatureConfig {
+            char_ngram_min: 0,
+            char_ngram_max: 0,
+            word_bigrams: false,
+            ..FeatureConfig::default()
+        };
+        let plain = indices("leuk", Lang::NL, &config);
+        let negated = indices("niet leuk", Lang::NL, &config);
+        assert!(!negated.contains(&plain[0]));
+    }
+
+    #[test]
+    fn lexicon_polarity_flips_under_negation() {
+        let lexicon = Lexicon::from_entries([("leuk", 0.8)]);
+        let config = FeatureConfig::default();
+        let mut featurizer = Featurizer::new();
+        let lexicon_value = |featurizer: &mut Featurizer, text: &str, name: &str| {
+            featurizer.tokenize(text);
+            let target = FeatureHash::new(namespace::LEXICON).str(name).finish();
+            let index = (target & ((1 << config.bits) - 1)) as u32;
+            featurizer
+                .extract(Lang::NL, &config, Some(&lexicon))
+                .iter()
+                .rev()
+                .find(|f| f.index == index)
+                .map(|f| f.value.abs())
+        };
+        assert_eq!(
+            lexicon_value(&mut featurizer, "leuk", "positive"),
+            Some(0.8)
+        );
+        assert_eq!(
+            lexicon_value(&mut featurizer, "niet leuk", "negative"),
+            Some(0.8)
+        );
+        assert_eq!(
+            lexicon_value(&mut featurizer, "niet leuk", "positive"),
+            Some(0.0)
+        );
+    }
+
+    #[test]
+    fn character_ngrams_follow_characters_not_bytes() {
+        let config = FeatureConfig {
+            bits: 20,
+            char_ngram_min: 3,
+            char_ngram_max: 3,
+            word_bigrams: false,
+        };
+        // "<één>" has 5 characters: 3 trigrams, plus the word feature.
+        assert_eq!(indices("één", Lang::NL, &config).len(), 4);
+    }
+
+    #[test]
+    fn rejects_impossible_configs() {
+        let too_big = FeatureConfig {
+            bits: 30,
+            ..FeatureConfig::default()
+        };
+        assert!(too_big.validate().is_err());
+        let reversed = FeatureConfig {
+            char_ngram_min: 5,
+            char_ngram_max: 3,
+            ..FeatureConfig::default()
+        };
+        assert!(reversed.validate().is_err());
+        assert!(FeatureConfig::default().validate().is_ok());
+    }
+}
