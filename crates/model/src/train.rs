@@ -40,7 +40,7 @@ impl Default for TrainingConfig {
     fn default() -> Self {
         Self {
             features: FeatureConfig::default(),
-            epochs: 15,
+            epochs: 30,
             learning_rate: 0.1,
             l2: 1e-4,
             seed: 20_261_128,

@@ -10,7 +10,7 @@
 //! that collisions add). Indicator features are scaled by `1/sqrt(n)` so long and short
 //! posts give vectors of similar length.
 
-use crate::hash::FeatureHash;
+use crate::hash::{gram, packed_gram, FeatureHash, MAX_PACKED_GRAM};
 use crate::lang::Lang;
 use crate::lexicon::Lexicon;
 use crate::negation::mark_negation;
@@ -137,7 +137,6 @@ impl Featurizer {
             char_offsets,
             features,
         } = self;
-        let mut push = |hash: FeatureHash, value: f32| features.push(hashed(hash, value, mask));
         let marker = |name: &str| FeatureHash::new(namespace::MARKER).str(name);
         for (token, form) in tokens.iter() {
             match token.kind {
@@ -156,9 +155,11 @@ impl Featurizer {
                     } else {
                         namespace::WORD
                     };
-                    push(FeatureHash::new(word_space).str(stem), 1.0);
+                    push_hashed(features, mask, FeatureHash::new(word_space).str(stem), 1.0);
                     if config.word_bigrams && !previous_stem.is_empty() {
-                        push(
+                        push_hashed(
+                            features,
+                            mask,
                             FeatureHash::new(namespace::BIGRAM)
                                 .str(previous_stem)
                                 .str(stem),
@@ -168,30 +169,45 @@ impl Featurizer {
                     previous_stem.clear();
                     previous_stem.push_str(stem);
                     if config.char_ngram_min > 0 {
-                        char_ngrams(form, config, padded, char_offsets, &mut push);
+                        char_ngrams(form, config, mask, padded, char_offsets, features);
                     }
                     if token.all_caps {
-                        push(marker("caps"), 1.0);
+                        push_hashed(features, mask, marker("caps"), 1.0);
                     }
                     if token.elongated {
-                        push(marker("elongated"), 1.0);
+                        push_hashed(features, mask, marker("elongated"), 1.0);
                     }
                     if token.time_ref {
-                        push(marker("time_word"), 1.0);
+                        push_hashed(features, mask, marker("time_word"), 1.0);
                     }
                 }
-                TokenKind::Emoji => push(FeatureHash::new(namespace::EMOJI).str(form), 1.0),
+                TokenKind::Emoji => push_hashed(
+                    features,
+                    mask,
+                    FeatureHash::new(namespace::EMOJI).str(form),
+                    1.0,
+                ),
                 TokenKind::Mention => {
-                    push(FeatureHash::new(namespace::MENTION).str(form), 1.0);
-                    push(marker("mention"), 1.0);
+                    push_hashed(
+                        features,
+                        mask,
+                        FeatureHash::new(namespace::MENTION).str(form),
+                        1.0,
+                    );
+                    push_hashed(features, mask, marker("mention"), 1.0);
                 }
-                TokenKind::Hashtag => push(FeatureHash::new(namespace::HASHTAG).str(form), 1.0),
-                TokenKind::Url => push(marker("url"), 1.0),
-                TokenKind::Time => push(marker("clock_time"), 1.0),
-                TokenKind::Number => push(marker("number"), 1.0),
+                TokenKind::Hashtag => push_hashed(
+                    features,
+                    mask,
+                    FeatureHash::new(namespace::HASHTAG).str(form),
+                    1.0,
+                ),
+                TokenKind::Url => push_hashed(features, mask, marker("url"), 1.0),
+                TokenKind::Time => push_hashed(features, mask, marker("clock_time"), 1.0),
+                TokenKind::Number => push_hashed(features, mask, marker("number"), 1.0),
                 TokenKind::Punct => {
                     previous_stem.clear();
-                    push(marker(form), 1.0);
+                    push_hashed(features, mask, marker(form), 1.0);
                 }
             }
         }
@@ -206,10 +222,20 @@ impl Featurizer {
     }
 }
 
+/// Pushes a hashed feature.
+#[inline]
+fn push_hashed(features: &mut Vec<HashedFeature>, mask: u64, hash: FeatureHash, value: f32) {
+    features.push(hashed(hash, value, mask));
+}
+
 /// A feature in its bucket, with the hash's sign bit applied to its value.
 #[inline]
 fn hashed(hash: FeatureHash, value: f32, mask: u64) -> HashedFeature {
-    let h = hash.finish();
+    from_hash(hash.finish(), value, mask)
+}
+
+#[inline]
+fn from_hash(h: u64, value: f32, mask: u64) -> HashedFeature {
     let sign = if h & (1 << 40) == 0 { 1.0 } else { -1.0 };
     HashedFeature {
         index: (h & mask) as u32,
@@ -221,26 +247,45 @@ fn hashed(hash: FeatureHash, value: f32, mask: u64) -> HashedFeature {
 fn char_ngrams(
     form: &str,
     config: &FeatureConfig,
+    mask: u64,
     padded: &mut String,
     offsets: &mut Vec<u32>,
-    push: &mut impl FnMut(FeatureHash, f32),
+    features: &mut Vec<HashedFeature>,
 ) {
     padded.clear();
     padded.push('<');
     padded.push_str(form);
     padded.push('>');
+    let bytes = padded.as_bytes();
+    let (min, max) = (
+        config.char_ngram_min as usize,
+        config.char_ngram_max as usize,
+    );
+    if padded.is_ascii() && max <= MAX_PACKED_GRAM {
+        // The common case: one byte a character, every gram packed as it grows.
+        for start in 0..bytes.len() {
+            let mut packed = 0u64;
+            for n in 1..=max.min(bytes.len() - start) {
+                packed |= u64::from(bytes[start + n - 1]) << (8 * (n - 1));
+                if n >= min {
+                    features.push(from_hash(
+                        packed_gram(namespace::CHAR_NGRAM, packed, n),
+                        1.0,
+                        mask,
+                    ));
+                }
+            }
+        }
+        return;
+    }
     offsets.clear();
     offsets.extend(padded.char_indices().map(|(i, _)| i as u32));
     offsets.push(padded.len() as u32);
     let chars = offsets.len() - 1;
-    let bytes = padded.as_bytes();
     for start in 0..chars {
-        for n in config.char_ngram_min as usize..=config.char_ngram_max as usize {
-            if start + n > chars {
-                break;
-            }
-            let gram = &bytes[offsets[start] as usize..offsets[start + n] as usize];
-            push(FeatureHash::new(namespace::CHAR_NGRAM).bytes(gram), 1.0);
+        for n in min..=max.min(chars - start) {
+            let slice = &bytes[offsets[start] as usize..offsets[start + n] as usize];
+            features.push(from_hash(gram(namespace::CHAR_NGRAM, slice), 1.0, mask));
         }
     }
 }

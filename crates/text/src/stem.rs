@@ -6,7 +6,7 @@
 //! turns stemming into one hash lookup that allocates nothing once warm.
 
 use rust_stemmers::Stemmer;
-use rustc_hash::FxHashMap;
+use rustc_hash::FxBuildHasher;
 
 use crate::lang::Lang;
 
@@ -14,8 +14,9 @@ use crate::lang::Lang;
 /// more than a day of a national firehose's vocabulary, at about 10 MiB.
 pub const STEM_CACHE_CAPACITY: usize = 200_000;
 
-/// Word → stem, for one language.
-type Stems = FxHashMap<Box<str>, Box<str>>;
+/// Word → stem, for one language. hashbrown's map, for `entry_ref`: one lookup that
+/// allocates only when the word is new.
+type Stems = hashbrown::HashMap<Box<str>, Box<str>, FxBuildHasher>;
 
 /// A stemmer for every language rust-stemmers supports, with a cache per language.
 #[derive(Default)]
@@ -51,19 +52,17 @@ impl StemCache {
             Some(slot) => slot,
             None => {
                 self.languages
-                    .push((lang, Stemmer::create(algorithm), FxHashMap::default()));
+                    .push((lang, Stemmer::create(algorithm), Stems::default()));
                 self.languages.len() - 1
             }
         };
         let (_, stemmer, cache) = &mut self.languages[slot];
-        if !cache.contains_key(word) {
-            if cache.len() >= STEM_CACHE_CAPACITY {
-                cache.clear();
-            }
-            let stem: Box<str> = stemmer.stem(word).into();
-            cache.insert(word.into(), stem);
+        if cache.len() >= STEM_CACHE_CAPACITY && !cache.contains_key(word) {
+            cache.clear();
         }
-        cache.get(word).map_or(word, |stem| stem)
+        cache
+            .entry_ref(word)
+            .or_insert_with(|| stemmer.stem(word).into())
     }
 }
 
