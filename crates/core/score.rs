@@ -46,24 +46,28 @@ struct JsonPost {
 }
 
 #[derive(Serialize)]
-struct ScoreLine<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    id: Option<&'a serde_json::Value>,
-    lang: &'a str,
-    sentiment: f64,
-    label: &'a str,
-    tension: f64,
-}
-
-#[derive(Serialize)]
 struct ErrorLine<'a> {
     line: u64,
     error: &'a str,
 }
 
-/// Rounds a score to four decimals: more digits are noise, fewer hide differences.
-fn rounded(x: f32) -> f64 {
-    (f64::from(x) * 10_000.0).round() / 10_000.0
+/// Writes `x` with four decimals, trailing zeros dropped (`0.5`, `-0.9822`, `1`):
+/// more digits are noise, fewer hide differences. Written by hand because this line
+/// is the whole output of `score` and a general float formatter costs more than
+/// scoring the post.
+fn write_decimal(out: &mut impl Write, x: f32) -> io::Result<()> {
+    let scaled = (f64::from(x) * 10_000.0).round() as i64;
+    let sign = if scaled < 0 { "-" } else { "" };
+    let (whole, mut fraction) = (scaled.abs() / 10_000, scaled.abs() % 10_000);
+    if fraction == 0 {
+        return write!(out, "{sign}{whole}");
+    }
+    let mut digits = 4;
+    while fraction % 10 == 0 {
+        fraction /= 10;
+        digits -= 1;
+    }
+    write!(out, "{sign}{whole}.{fraction:0digits$}")
 }
 
 pub fn run(args: &ScoreArgs) -> Result<()> {
@@ -126,18 +130,63 @@ fn write_score(
     id: Option<&serde_json::Value>,
     score: &Score,
 ) -> io::Result<()> {
-    let line = ScoreLine {
-        id,
-        lang: score.lang.as_str(),
-        sentiment: rounded(score.sentiment),
-        label: score.label.as_str(),
-        tension: rounded(score.tension),
-    };
-    serde_json::to_writer(&mut *out, &line)?;
-    out.write_all(b"\n")
+    out.write_all(b"{")?;
+    if let Some(id) = id {
+        out.write_all(b"\"id\":")?;
+        serde_json::to_writer(&mut *out, id)?;
+        out.write_all(b",")?;
+    }
+    // Language codes and labels are plain ASCII letters: no escaping needed.
+    write!(out, "\"lang\":\"{}\",\"sentiment\":", score.lang)?;
+    write_decimal(out, score.sentiment)?;
+    write!(out, ",\"label\":\"{}\",\"tension\":", score.label.as_str())?;
+    write_decimal(out, score.tension)?;
+    out.write_all(b"}\n")
 }
 
 fn write_error(out: &mut impl Write, line: u64, error: &str) -> io::Result<()> {
     serde_json::to_writer(&mut *out, &ErrorLine { line, error })?;
     out.write_all(b"\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decimal(x: f32) -> String {
+        let mut out = Vec::new();
+        write_decimal(&mut out, x).expect("write to a vector");
+        String::from_utf8(out).expect("ASCII")
+    }
+
+    #[test]
+    fn decimals_are_rounded_to_four_places_without_trailing_zeros() {
+        assert_eq!(decimal(0.5), "0.5");
+        assert_eq!(decimal(-0.98217), "-0.9822");
+        assert_eq!(decimal(1.0), "1");
+        assert_eq!(decimal(0.0), "0");
+        assert_eq!(decimal(0.00004), "0");
+        assert_eq!(decimal(-0.00006), "-0.0001");
+        assert_eq!(decimal(0.0101), "0.0101");
+        assert_eq!(decimal(-1.0), "-1");
+    }
+
+    #[test]
+    fn score_line_is_valid_json_with_the_contract_fields() {
+        let score = Score {
+            lang: onrust_text::Lang::NL,
+            lang_method: onrust_text::lang::Method::Hint,
+            model_lang: onrust_text::Lang::NL,
+            sentiment: -0.25,
+            label: onrust_model::Sentiment::Neg,
+            tension: 0.75,
+        };
+        let mut out = Vec::new();
+        write_score(&mut out, Some(&serde_json::json!("a\"b")), &score).expect("write");
+        let value: serde_json::Value = serde_json::from_slice(&out).expect("valid JSON");
+        assert_eq!(
+            value,
+            serde_json::json!({"id": "a\"b", "lang": "nl", "sentiment": -0.25, "label": "neg", "tension": 0.75})
+        );
+    }
 }
