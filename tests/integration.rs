@@ -1,1 +1,8 @@
+//! End-to-end tests of the `onrust` binary: every test runs the real command line
+//! through [`support::onrust`], in a fresh temporary directory where it writes files.
 
+mod support;
+
+mod score;
+mod shipped_models;
+mod train_eval;

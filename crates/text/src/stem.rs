@@ -10,9 +10,9 @@ use rustc_hash::FxBuildHasher;
 
 use crate::lang::Lang;
 
-/// Entries per language before the cache is emptied and refilled. 200,000 words is
-/// more than a day of a national firehose's vocabulary, at about 10 MiB.
-pub const STEM_CACHE_CAPACITY: usize = 200_000;
+/// Entries per language before the cache is emptied and refilled: about 10 MiB. Most
+/// of a day's words are a few thousand common ones, so a refill is quickly warm.
+pub const STEM_CACHE_CAPACITY: usize = 100_000;
 
 /// Word → stem, for one language. hashbrown's map, for `entry_ref`: one lookup that
 /// allocates only when the word is new.
