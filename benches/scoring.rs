@@ -43,7 +43,7 @@ fn scorer() -> Scorer {
             decode_for(&bytes, lang).expect("valid model")
         })
         .collect();
-    Scorer::new(models, Lang::EN).expect("models")
+    Scorer::new(models).expect("models")
 }
 
 fn scoring(c: &mut Criterion) {

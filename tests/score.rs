@@ -241,7 +241,12 @@ fn every_command_says_what_it_reads_writes_and_returns() {
 fn unknown_flags_are_usage_errors() {
     let output = run(&["score", "--no-such-flag"], b"");
     assert_eq!(output.status.code(), Some(2));
-    let output = run(&["score", "--fallback-lang", "dutch"], b"");
+    let output = run(
+        &[
+            "train", "--data", "x.jsonl", "--out", "y", "--lang", "dutch",
+        ],
+        b"",
+    );
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("ISO 639-1"), "{}", stderr(&output));
 }

@@ -9,12 +9,10 @@ use onrust_model::metrics::{
     calibration_report, classification_report, CalibrationReport, TaskReport,
 };
 use onrust_model::Sentiment;
-use onrust_text::Lang;
 use serde::Serialize;
 
 use crate::data::read_examples;
 use crate::models;
-use crate::score::parse_lang;
 
 /// Evaluate models on labelled JSONL and print the metrics as JSON.
 ///
@@ -31,9 +29,6 @@ pub struct EvalArgs {
     /// Labelled JSONL.
     #[arg(long, value_name = "FILE")]
     data: PathBuf,
-    /// Language whose model scores posts in languages without a model.
-    #[arg(long, value_name = "CODE", default_value = "en", value_parser = parse_lang)]
-    fallback_lang: Lang,
     /// Bins of the tension reliability diagram.
     #[arg(long, default_value_t = 10)]
     bins: usize,
@@ -60,7 +55,7 @@ const TENSION_THRESHOLD: f32 = 0.5;
 
 pub fn run(args: &EvalArgs) -> Result<()> {
     let examples = read_examples(&args.data)?;
-    let mut scorer = models::scorer(args.model.as_deref(), args.fallback_lang)?;
+    let mut scorer = models::scorer(args.model.as_deref())?;
     let mut sentiment = (Vec::new(), Vec::new());
     let mut tension = (Vec::new(), Vec::new(), Vec::new());
     let mut languages = BTreeMap::new();

@@ -30,6 +30,12 @@ enum Command {
     Eval(eval::EvalArgs),
 }
 
+/// Parses an ISO 639-1 code for the command line.
+pub fn parse_lang(code: &str) -> Result<onrust_text::Lang, String> {
+    onrust_text::Lang::from_code(code)
+        .ok_or_else(|| format!("{code:?} is not an ISO 639-1 language code"))
+}
+
 /// An error that is the user's to fix: bad usage or configuration (exit code 2).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

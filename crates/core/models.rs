@@ -28,8 +28,8 @@ pub fn load(dir: Option<&Path>) -> Result<Vec<Model>> {
 }
 
 /// A scorer over the models in `dir` (or the embedded ones).
-pub fn scorer(dir: Option<&Path>, fallback: Lang) -> Result<Scorer> {
-    Ok(Scorer::new(load(dir)?, fallback)?)
+pub fn scorer(dir: Option<&Path>) -> Result<Scorer> {
+    Ok(Scorer::new(load(dir)?)?)
 }
 
 fn load_embedded() -> Result<Vec<Model>> {

@@ -26,14 +26,6 @@ pub struct ScoreArgs {
     /// Use the models in DIR instead of the built-in ones.
     #[arg(long, value_name = "DIR")]
     model: Option<PathBuf>,
-    /// Language whose model scores posts in languages without a model.
-    #[arg(long, value_name = "CODE", default_value = "en", value_parser = parse_lang)]
-    fallback_lang: Lang,
-}
-
-/// Parses an ISO 639-1 code for the command line.
-pub fn parse_lang(code: &str) -> Result<Lang, String> {
-    Lang::from_code(code).ok_or_else(|| format!("{code:?} is not an ISO 639-1 language code"))
 }
 
 #[derive(Deserialize)]
@@ -71,7 +63,7 @@ fn write_decimal(out: &mut impl Write, x: f32) -> io::Result<()> {
 }
 
 pub fn run(args: &ScoreArgs) -> Result<()> {
-    let mut scorer = models::scorer(args.model.as_deref(), args.fallback_lang)?;
+    let mut scorer = models::scorer(args.model.as_deref())?;
     let stdin = io::stdin().lock();
     let mut input = io::BufReader::with_capacity(1 << 16, stdin);
     let mut output = BufWriter::with_capacity(1 << 16, io::stdout().lock());
@@ -176,7 +168,7 @@ mod tests {
         let score = Score {
             lang: onrust_text::Lang::NL,
             lang_method: onrust_text::lang::Method::Hint,
-            model_lang: onrust_text::Lang::NL,
+            model_lang: Some(onrust_text::Lang::NL),
             sentiment: -0.25,
             label: onrust_model::Sentiment::Neg,
             tension: 0.75,

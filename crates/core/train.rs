@@ -14,8 +14,7 @@ use serde::Serialize;
 
 use crate::data::read_examples;
 use crate::models::MODEL_FILE;
-use crate::score::parse_lang;
-use crate::UsageError;
+use crate::{parse_lang, UsageError};
 
 /// Train a sentiment and tension model from labelled JSONL.
 ///
@@ -50,6 +49,12 @@ pub struct TrainArgs {
     /// log2 of the number of feature buckets.
     #[arg(long, default_value_t = FeatureConfig::default().bits)]
     bits: u8,
+    /// Shortest character n-gram (0: none).
+    #[arg(long, default_value_t = FeatureConfig::default().char_ngram_min)]
+    char_ngram_min: u8,
+    /// Longest character n-gram.
+    #[arg(long, default_value_t = FeatureConfig::default().char_ngram_max)]
+    char_ngram_max: u8,
     /// Percent of the data held out for early stopping and calibration.
     #[arg(long, default_value_t = TrainingConfig::default().holdout_percent)]
     holdout_percent: u8,
@@ -112,6 +117,8 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let config = TrainingConfig {
         features: FeatureConfig {
             bits: args.bits,
+            char_ngram_min: args.char_ngram_min,
+            char_ngram_max: args.char_ngram_max,
             ..FeatureConfig::default()
         },
         epochs: args.epochs,

@@ -6,7 +6,7 @@ use onrust_text::lang::Method;
 use onrust_text::{Featurizer, Lang, LanguageIdentifier};
 
 use crate::example::Sentiment;
-use crate::model::Model;
+use crate::model::{Model, Prediction};
 
 /// The scores of one post (contract section 3), with how they were made.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -15,8 +15,9 @@ pub struct Score {
     pub lang: Lang,
     /// How the language was found.
     pub lang_method: Method,
-    /// The language of the model that scored it.
-    pub model_lang: Lang,
+    /// The language of the model that scored it; `None` when there is no model for
+    /// the post's language and every model's prediction was averaged.
+    pub model_lang: Option<Lang>,
     /// P(positive) − P(negative), in [-1, 1].
     pub sentiment: f32,
     /// The most probable sentiment class.
@@ -41,15 +42,16 @@ pub enum ScorerError {
 #[derive(Debug)]
 pub struct Scorer {
     models: Arc<[Model]>,
-    fallback: usize,
     identifier: Arc<LanguageIdentifier>,
     featurizer: Featurizer,
 }
 
 impl Scorer {
-    /// A scorer over `models`; posts in a language without a model are scored by the
-    /// model for `fallback`, or by the first model when there is none for it.
-    pub fn new(models: Vec<Model>, fallback: Lang) -> Result<Scorer, ScorerError> {
+    /// A scorer over `models`. A post in a language without a model (German, say, or
+    /// one whose language cannot be told) gets the mean of every model's prediction:
+    /// no single model is a better guess, and a Dutch operations room sees slang it
+    /// cannot place scored by both its Dutch and its English model.
+    pub fn new(models: Vec<Model>) -> Result<Scorer, ScorerError> {
         if models.is_empty() {
             return Err(ScorerError::NoModels);
         }
@@ -58,10 +60,8 @@ impl Scorer {
                 return Err(ScorerError::DuplicateLanguage(model.lang));
             }
         }
-        let fallback = models.iter().position(|m| m.lang == fallback).unwrap_or(0);
         Ok(Scorer {
             models: models.into(),
-            fallback,
             identifier: Arc::new(LanguageIdentifier::new()),
             featurizer: Featurizer::new(),
         })
@@ -71,7 +71,6 @@ impl Scorer {
     pub fn fork(&self) -> Scorer {
         Scorer {
             models: Arc::clone(&self.models),
-            fallback: self.fallback,
             identifier: Arc::clone(&self.identifier),
             featurizer: Featurizer::new(),
         }
@@ -89,23 +88,43 @@ impl Scorer {
             Some(lang) if lang != Lang::UNDETERMINED => (lang, Method::Hint),
             _ => self.identifier.identify(self.featurizer.tokens(), text),
         };
-        let model = self
-            .models
-            .iter()
-            .find(|m| m.lang == lang)
-            .unwrap_or(&self.models[self.fallback]);
-        let features = self
-            .featurizer
-            .extract(lang, &model.features, model.lexicon.as_ref());
-        let prediction = model.predict(features);
+        let (model_lang, prediction) = match self.models.iter().find(|m| m.lang == lang) {
+            Some(model) => {
+                let features =
+                    self.featurizer
+                        .extract(lang, &model.features, model.lexicon.as_ref());
+                (Some(model.lang), model.predict(features))
+            }
+            None => (None, self.mean_prediction(lang)),
+        };
         Score {
             lang,
             lang_method,
-            model_lang: model.lang,
+            model_lang,
             sentiment: prediction.sentiment_score(),
             label: prediction.label(),
             tension: prediction.tension,
         }
+    }
+
+    /// The mean of every model's prediction for the tokenized post.
+    fn mean_prediction(&mut self, lang: Lang) -> Prediction {
+        let mut mean = Prediction {
+            sentiment: [0.0; 3],
+            tension: 0.0,
+        };
+        let share = 1.0 / self.models.len() as f32;
+        for model in self.models.iter() {
+            let features = self
+                .featurizer
+                .extract(lang, &model.features, model.lexicon.as_ref());
+            let prediction = model.predict(features);
+            for (m, p) in mean.sentiment.iter_mut().zip(prediction.sentiment) {
+                *m += share * p;
+            }
+            mean.tension += share * prediction.tension;
+        }
+        mean
     }
 }
 
@@ -129,53 +148,60 @@ mod tests {
 
     #[test]
     fn picks_the_model_of_the_post_language() {
-        let mut scorer = Scorer::new(vec![model(Lang::NL, 2.0), model(Lang::EN, -2.0)], Lang::EN)
-            .expect("models");
+        let mut scorer =
+            Scorer::new(vec![model(Lang::NL, 2.0), model(Lang::EN, -2.0)]).expect("models");
         let dutch = scorer.score("iedereen naar het plein vanavond", None);
         assert_eq!(
             (dutch.lang, dutch.model_lang, dutch.lang_method),
-            (Lang::NL, Lang::NL, Method::FunctionWords)
+            (Lang::NL, Some(Lang::NL), Method::FunctionWords)
         );
         assert!(dutch.tension > 0.5);
         let english = scorer.score("everyone to the square tonight", None);
-        assert_eq!(english.model_lang, Lang::EN);
+        assert_eq!(english.model_lang, Some(Lang::EN));
         assert!(english.tension < 0.5);
     }
 
     #[test]
     fn hint_wins_over_detection() {
-        let mut scorer = Scorer::new(vec![model(Lang::NL, 2.0), model(Lang::EN, -2.0)], Lang::EN)
-            .expect("models");
+        let mut scorer =
+            Scorer::new(vec![model(Lang::NL, 2.0), model(Lang::EN, -2.0)]).expect("models");
         let score = scorer.score("everyone to the square tonight", Some(Lang::NL));
         assert_eq!(
             (score.lang, score.lang_method, score.model_lang),
-            (Lang::NL, Method::Hint, Lang::NL)
+            (Lang::NL, Method::Hint, Some(Lang::NL))
         );
     }
 
     #[test]
-    fn other_and_unknown_languages_fall_back() {
-        let mut scorer = Scorer::new(vec![model(Lang::NL, 2.0), model(Lang::EN, -2.0)], Lang::EN)
-            .expect("models");
+    fn other_and_unknown_languages_get_the_mean_of_all_models() {
+        let mut scorer =
+            Scorer::new(vec![model(Lang::NL, 2.0), model(Lang::EN, -2.0)]).expect("models");
         let german = scorer.score("das ist nicht gut, wir sind hier", None);
-        assert_eq!((german.lang, german.model_lang), (Lang::DE, Lang::EN));
+        assert_eq!((german.lang, german.model_lang), (Lang::DE, None));
+        // sigmoid(2) and sigmoid(-2) average to exactly one half.
+        assert!((german.tension - 0.5).abs() < 1e-6, "{german:?}");
         let unknown = scorer.score("🔥🔥🔥", None);
         assert_eq!(
             (unknown.lang, unknown.model_lang),
-            (Lang::UNDETERMINED, Lang::EN)
+            (Lang::UNDETERMINED, None)
         );
-        let polish = scorer.score("x", Some(Lang::from_code("pl").expect("code")));
-        assert_eq!(polish.model_lang, Lang::EN);
+        let single = Scorer::new(vec![model(Lang::NL, 2.0)])
+            .expect("model")
+            .score("🔥", None);
+        assert!(
+            single.tension > 0.85,
+            "one model: its own prediction {single:?}"
+        );
     }
 
     #[test]
     fn refuses_no_models_and_duplicates() {
         assert!(matches!(
-            Scorer::new(Vec::new(), Lang::EN),
+            Scorer::new(Vec::new()),
             Err(ScorerError::NoModels)
         ));
         assert!(matches!(
-            Scorer::new(vec![model(Lang::NL, 0.0), model(Lang::NL, 0.0)], Lang::NL),
+            Scorer::new(vec![model(Lang::NL, 0.0), model(Lang::NL, 0.0)]),
             Err(ScorerError::DuplicateLanguage(_))
         ));
     }
