@@ -33,13 +33,14 @@ pub struct FeatureConfig {
 
 impl Default for FeatureConfig {
     /// 2^20 buckets keep collisions rare for a few hundred thousand distinct features;
-    /// character 3- to 5-grams carry misspellings, slang and compounds ("kankerpolitie")
-    /// that whole words miss.
+    /// character 3- and 4-grams carry misspellings, slang and compounds
+    /// ("kankerpolitie") that whole words miss. 5-grams added a third more features
+    /// (and time) for no gain on held-out data (see BENCHMARKS.md).
     fn default() -> Self {
         Self {
             bits: 20,
             char_ngram_min: 3,
-            char_ngram_max: 5,
+            char_ngram_max: 4,
             word_bigrams: true,
         }
     }
@@ -74,6 +75,10 @@ pub struct HashedFeature {
     /// The value.
     pub value: f32,
 }
+
+/// Words of at most this many bytes are not stemmed: the stemmers leave them as they
+/// are ("de", "is", "was", "ben"), and the cache lookup costs more than the word.
+const UNSTEMMED_LEN: usize = 3;
 
 /// Feature namespaces; see the module documentation.
 mod namespace {
@@ -149,7 +154,11 @@ impl Featurizer {
                             negative -= polarity;
                         }
                     }
-                    let stem = stems.stem(lang, form);
+                    let stem = if form.len() <= UNSTEMMED_LEN {
+                        form
+                    } else {
+                        stems.stem(lang, form)
+                    };
                     let word_space = if token.negated {
                         namespace::NEGATED_WORD
                     } else {

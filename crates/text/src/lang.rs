@@ -112,22 +112,17 @@ const FUNCTION_WORDS: &[(Lang, &str)] = &[
     (Lang(*b"tr"), "ve bir bu da de ne için ile çok ama gibi daha var yok ben sen o biz siz onlar mı mi mu mü değil şimdi bugün yarın dün neden nasıl nerede herkes hiç her şey tekrar"),
 ];
 
-/// The languages the trigram stage may answer: those of the function-word vote. Its
-/// cost grows with the number of language profiles it compares (about 18,000
-/// instructions each), which is why the trigram stage only runs for the few posts
-/// that the function words and letters leave open.
+/// The languages the trigram stage may answer. Its cost grows with the number of
+/// language profiles it compares (about 18,000 instructions each), and English
+/// headlines full of names reach it often, so it is kept to the four languages that
+/// matter most here. The others (Spanish, Italian, Portuguese, Swedish, Danish,
+/// Polish, Turkish) are told by their function words and letters, or come out as
+/// one of these four or `und`; either way no model of theirs exists to pick.
 const TRIGRAM_LANGUAGES: &[(whatlang::Lang, Lang)] = &[
     (whatlang::Lang::Nld, Lang::NL),
     (whatlang::Lang::Eng, Lang::EN),
     (whatlang::Lang::Deu, Lang::DE),
     (whatlang::Lang::Fra, Lang::FR),
-    (whatlang::Lang::Spa, Lang(*b"es")),
-    (whatlang::Lang::Ita, Lang(*b"it")),
-    (whatlang::Lang::Por, Lang(*b"pt")),
-    (whatlang::Lang::Swe, Lang(*b"sv")),
-    (whatlang::Lang::Dan, Lang(*b"da")),
-    (whatlang::Lang::Pol, Lang(*b"pl")),
-    (whatlang::Lang::Tur, Lang(*b"tr")),
 ];
 
 /// Letters that only some of the languages use, as extra (weaker) votes: they tell
@@ -379,12 +374,9 @@ mod tests {
     }
 
     #[test]
-    fn both_stages_know_the_same_languages() {
-        let mut voted: Vec<Lang> = FUNCTION_WORDS.iter().map(|(l, _)| *l).collect();
-        let mut trigrams: Vec<Lang> = TRIGRAM_LANGUAGES.iter().map(|(_, l)| *l).collect();
-        voted.sort();
-        trigrams.sort();
-        assert_eq!(voted, trigrams);
+    fn trigram_languages_are_voted_languages_too() {
+        let voted: Vec<Lang> = FUNCTION_WORDS.iter().map(|(l, _)| *l).collect();
+        assert!(TRIGRAM_LANGUAGES.iter().all(|(_, l)| voted.contains(l)));
         assert!(FUNCTION_WORDS.len() <= 16, "language bits are a u16");
     }
 }
