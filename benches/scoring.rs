@@ -2,7 +2,8 @@
 //! and both heads of the shipped model, on one core.
 //!
 //! Run: `cargo bench --bench scoring`. The posts are a realistic mix of Dutch and
-//! English from the seed sets in `models/seed/` (with and without a `lang` hint).
+//! English: the seed sets in `models/seed/` and, when `../shared/data` is there, as
+//! many TweetEval tweets (with and without a `lang` hint).
 
 use std::fs;
 use std::hint::black_box;
@@ -11,25 +12,34 @@ use std::path::Path;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use onrust_model::format::decode_for;
 use onrust_model::Scorer;
-use onrust_text::{Featurizer, Lang};
+use onrust_text::{Featurizer, Lang, LanguageIdentifier};
 
 fn posts() -> Vec<(String, Lang)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/seed");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut posts = Vec::new();
-    for (lang, file) in [
-        (Lang::NL, "nl/writer-a.jsonl"),
-        (Lang::EN, "en/writer-c.jsonl"),
-    ] {
-        let text = fs::read_to_string(root.join(file)).expect("seed set present");
-        for line in text.lines() {
-            let value: serde_json::Value = serde_json::from_str(line).expect("seed line is JSON");
-            let post = value["text"]
-                .as_str()
-                .expect("seed line has text")
-                .to_string();
+    let mut add = |path: &Path, lang: Lang, limit: usize| {
+        let Ok(text) = fs::read_to_string(path) else {
+            eprintln!("{} not found: left out of the mix", path.display());
+            return;
+        };
+        for line in text.lines().take(limit) {
+            let value: serde_json::Value = serde_json::from_str(line).expect("line is JSON");
+            let post = value["text"].as_str().expect("line has text").to_string();
             posts.push((post, lang));
         }
-    }
+    };
+    add(
+        &root.join("models/seed/nl/writer-a.jsonl"),
+        Lang::NL,
+        usize::MAX,
+    );
+    add(
+        &root.join("models/seed/en/writer-c.jsonl"),
+        Lang::EN,
+        usize::MAX,
+    );
+    let tweets = root.join("../shared/data/en/tweeteval-sentiment-test.jsonl");
+    add(&tweets, Lang::EN, 2_000);
     posts
 }
 
@@ -72,6 +82,16 @@ fn scoring(c: &mut Criterion) {
         b.iter(|| {
             for (text, _) in &posts {
                 featurizer.tokenize(black_box(text));
+            }
+        })
+    });
+    let identifier = LanguageIdentifier::new();
+    let mut scratch = String::new();
+    group.bench_function("tokenize_and_identify", |b| {
+        b.iter(|| {
+            for (text, _) in &posts {
+                featurizer.tokenize(black_box(text));
+                black_box(identifier.identify(featurizer.tokens(), &mut scratch));
             }
         })
     });

@@ -43,23 +43,39 @@ struct ErrorLine<'a> {
     error: &'a str,
 }
 
-/// Writes `x` with four decimals, trailing zeros dropped (`0.5`, `-0.9822`, `1`):
+/// Appends `x` with four decimals, trailing zeros dropped (`0.5`, `-0.9822`, `1`):
 /// more digits are noise, fewer hide differences. Written by hand because this line
-/// is the whole output of `score` and a general float formatter costs more than
-/// scoring the post.
-fn write_decimal(out: &mut impl Write, x: f32) -> io::Result<()> {
+/// is the whole output of `score`, and a general float formatter costs more than a
+/// good part of scoring the post.
+fn push_decimal(line: &mut Vec<u8>, x: f32) {
     let scaled = (f64::from(x) * 10_000.0).round() as i64;
-    let sign = if scaled < 0 { "-" } else { "" };
-    let (whole, mut fraction) = (scaled.abs() / 10_000, scaled.abs() % 10_000);
-    if fraction == 0 {
-        return write!(out, "{sign}{whole}");
+    if scaled < 0 {
+        line.push(b'-');
     }
-    let mut digits = 4;
-    while fraction % 10 == 0 {
-        fraction /= 10;
-        digits -= 1;
+    let (whole, fraction) = (
+        scaled.unsigned_abs() / 10_000,
+        scaled.unsigned_abs() % 10_000,
+    );
+    push_digits(line, whole);
+    if fraction != 0 {
+        line.push(b'.');
+        let mut digits = [b'0'; 4];
+        let mut rest = fraction;
+        for digit in digits.iter_mut().rev() {
+            *digit = b'0' + (rest % 10) as u8;
+            rest /= 10;
+        }
+        let significant = 4 - digits.iter().rev().take_while(|d| **d == b'0').count();
+        line.extend_from_slice(&digits[..significant]);
     }
-    write!(out, "{sign}{whole}.{fraction:0digits$}")
+}
+
+/// Appends the decimal digits of `n`.
+fn push_digits(line: &mut Vec<u8>, n: u64) {
+    if n >= 10 {
+        push_digits(line, n / 10);
+    }
+    line.push(b'0' + (n % 10) as u8);
 }
 
 pub fn run(args: &ScoreArgs) -> Result<()> {
@@ -68,6 +84,7 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
     let mut input = io::BufReader::with_capacity(1 << 16, stdin);
     let mut output = BufWriter::with_capacity(1 << 16, io::stdout().lock());
     let mut raw = Vec::new();
+    let mut result_line = Vec::with_capacity(128);
     let mut number = 0u64;
     loop {
         raw.clear();
@@ -90,14 +107,14 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
                 Ok(post) => {
                     let hint = post.lang.as_deref().and_then(Lang::from_code);
                     let score = scorer.score(&post.text, hint);
-                    write_score(&mut output, post.id.as_ref(), &score)
+                    write_score(&mut output, &mut result_line, post.id.as_ref(), &score)
                 }
                 Err(error) => write_error(&mut output, number, &format!("not a post: {error}")),
             },
             Ok(line) if line.trim().is_empty() => write_error(&mut output, number, "empty line"),
             Ok(line) => {
                 let score = scorer.score(line, None);
-                write_score(&mut output, None, &score)
+                write_score(&mut output, &mut result_line, None, &score)
             }
             Err(error) => write_error(&mut output, number, &error),
         };
@@ -119,21 +136,28 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
 
 fn write_score(
     out: &mut impl Write,
+    line: &mut Vec<u8>,
     id: Option<&serde_json::Value>,
     score: &Score,
 ) -> io::Result<()> {
-    out.write_all(b"{")?;
+    line.clear();
+    line.push(b'{');
     if let Some(id) = id {
-        out.write_all(b"\"id\":")?;
-        serde_json::to_writer(&mut *out, id)?;
-        out.write_all(b",")?;
+        line.extend_from_slice(b"\"id\":");
+        serde_json::to_writer(&mut *line, id)?;
+        line.push(b',');
     }
     // Language codes and labels are plain ASCII letters: no escaping needed.
-    write!(out, "\"lang\":\"{}\",\"sentiment\":", score.lang)?;
-    write_decimal(out, score.sentiment)?;
-    write!(out, ",\"label\":\"{}\",\"tension\":", score.label.as_str())?;
-    write_decimal(out, score.tension)?;
-    out.write_all(b"}\n")
+    line.extend_from_slice(b"\"lang\":\"");
+    line.extend_from_slice(score.lang.as_str().as_bytes());
+    line.extend_from_slice(b"\",\"sentiment\":");
+    push_decimal(line, score.sentiment);
+    line.extend_from_slice(b",\"label\":\"");
+    line.extend_from_slice(score.label.as_str().as_bytes());
+    line.extend_from_slice(b"\",\"tension\":");
+    push_decimal(line, score.tension);
+    line.extend_from_slice(b"}\n");
+    out.write_all(line)
 }
 
 fn write_error(out: &mut impl Write, line: u64, error: &str) -> io::Result<()> {
@@ -147,7 +171,7 @@ mod tests {
 
     fn decimal(x: f32) -> String {
         let mut out = Vec::new();
-        write_decimal(&mut out, x).expect("write to a vector");
+        push_decimal(&mut out, x);
         String::from_utf8(out).expect("ASCII")
     }
 
@@ -161,6 +185,7 @@ mod tests {
         assert_eq!(decimal(-0.00006), "-0.0001");
         assert_eq!(decimal(0.0101), "0.0101");
         assert_eq!(decimal(-1.0), "-1");
+        assert_eq!(decimal(12.5), "12.5");
     }
 
     #[test]
@@ -174,7 +199,13 @@ mod tests {
             tension: 0.75,
         };
         let mut out = Vec::new();
-        write_score(&mut out, Some(&serde_json::json!("a\"b")), &score).expect("write");
+        write_score(
+            &mut out,
+            &mut Vec::new(),
+            Some(&serde_json::json!("a\"b")),
+            &score,
+        )
+        .expect("write");
         let value: serde_json::Value = serde_json::from_slice(&out).expect("valid JSON");
         assert_eq!(
             value,

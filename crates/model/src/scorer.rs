@@ -44,6 +44,7 @@ pub struct Scorer {
     models: Arc<[Model]>,
     identifier: Arc<LanguageIdentifier>,
     featurizer: Featurizer,
+    scratch: String,
 }
 
 impl Scorer {
@@ -64,6 +65,7 @@ impl Scorer {
             models: models.into(),
             identifier: Arc::new(LanguageIdentifier::new()),
             featurizer: Featurizer::new(),
+            scratch: String::new(),
         })
     }
 
@@ -73,6 +75,7 @@ impl Scorer {
             models: Arc::clone(&self.models),
             identifier: Arc::clone(&self.identifier),
             featurizer: Featurizer::new(),
+            scratch: String::new(),
         }
     }
 
@@ -86,7 +89,9 @@ impl Scorer {
         self.featurizer.tokenize(text);
         let (lang, lang_method) = match hint {
             Some(lang) if lang != Lang::UNDETERMINED => (lang, Method::Hint),
-            _ => self.identifier.identify(self.featurizer.tokens(), text),
+            _ => self
+                .identifier
+                .identify(self.featurizer.tokens(), &mut self.scratch),
         };
         let (model_lang, prediction) = match self.models.iter().find(|m| m.lang == lang) {
             Some(model) => {

@@ -103,6 +103,9 @@ pub struct Featurizer {
     padded: String,
     char_offsets: Vec<u32>,
     features: Vec<HashedFeature>,
+    /// The language and config the features before the lexicon's were made for,
+    /// and how many there are; `None` after a new post is tokenized.
+    base: Option<(Lang, FeatureConfig, usize)>,
 }
 
 impl Featurizer {
@@ -113,6 +116,7 @@ impl Featurizer {
 
     /// Tokenizes a post and marks negation scope; [`Featurizer::tokens`] then holds it.
     pub fn tokenize(&mut self, text: &str) {
+        self.base = None;
         self.tokens.tokenize(text);
         mark_negation(&mut self.tokens);
     }
@@ -123,17 +127,55 @@ impl Featurizer {
     }
 
     /// The features of the last tokenized post, stemmed as `lang`.
+    ///
+    /// Asked again for the same post, language and config (another model's lexicon,
+    /// as when every model scores a post of unknown language), only the lexicon
+    /// features are redone.
     pub fn extract(
         &mut self,
         lang: Lang,
         config: &FeatureConfig,
         lexicon: Option<&Lexicon>,
     ) -> &[HashedFeature] {
+        let mask = (1u64 << config.bits) - 1;
+        match self.base {
+            Some((base_lang, base_config, len)) if base_lang == lang && base_config == *config => {
+                self.features.truncate(len);
+            }
+            _ => {
+                self.extract_base(lang, config);
+                self.base = Some((lang, *config, self.features.len()));
+            }
+        }
+        if let Some(lexicon) = lexicon {
+            let (mut positive, mut negative) = (0f32, 0f32);
+            for (token, form) in self.tokens.iter() {
+                if token.kind != TokenKind::Word {
+                    continue;
+                }
+                if let Some(polarity) = lexicon.polarity(form) {
+                    let polarity = if token.negated { -polarity } else { polarity };
+                    if polarity > 0.0 {
+                        positive += polarity;
+                    } else {
+                        negative -= polarity;
+                    }
+                }
+            }
+            let lexicon_feature = |name| FeatureHash::new(namespace::LEXICON).str(name);
+            self.features
+                .push(hashed(lexicon_feature("positive"), positive, mask));
+            self.features
+                .push(hashed(lexicon_feature("negative"), negative, mask));
+        }
+        &self.features
+    }
+
+    /// Every feature but the lexicon's, scaled, into `self.features`.
+    fn extract_base(&mut self, lang: Lang, config: &FeatureConfig) {
         self.features.clear();
         self.previous_stem.clear();
         let mask = (1u64 << config.bits) - 1;
-        let mut positive = 0f32;
-        let mut negative = 0f32;
         let Self {
             tokens,
             stems,
@@ -141,19 +183,12 @@ impl Featurizer {
             padded,
             char_offsets,
             features,
+            ..
         } = self;
         let marker = |name: &str| FeatureHash::new(namespace::MARKER).str(name);
         for (token, form) in tokens.iter() {
             match token.kind {
                 TokenKind::Word => {
-                    if let Some(polarity) = lexicon.and_then(|l| l.polarity(form)) {
-                        let polarity = if token.negated { -polarity } else { polarity };
-                        if polarity > 0.0 {
-                            positive += polarity;
-                        } else {
-                            negative -= polarity;
-                        }
-                    }
                     let stem = if form.len() <= UNSTEMMED_LEN {
                         form
                     } else {
@@ -222,12 +257,6 @@ impl Featurizer {
         }
         let scale = 1.0 / (features.len().max(1) as f32).sqrt();
         features.iter_mut().for_each(|f| f.value *= scale);
-        if lexicon.is_some() {
-            let lexicon_feature = |name| FeatureHash::new(namespace::LEXICON).str(name);
-            features.push(hashed(lexicon_feature("positive"), positive, mask));
-            features.push(hashed(lexicon_feature("negative"), negative, mask));
-        }
-        features
     }
 }
 
@@ -397,6 +426,35 @@ mod tests {
             lexicon_value(&mut featurizer, "niet leuk", "positive"),
             Some(0.0)
         );
+    }
+
+    #[test]
+    fn asking_again_with_another_lexicon_redoes_only_the_lexicon() {
+        let config = FeatureConfig::default();
+        let (positive, negative) = (
+            Lexicon::from_entries([("leuk", 0.8)]),
+            Lexicon::from_entries([("leuk", -0.5)]),
+        );
+        let mut featurizer = Featurizer::new();
+        featurizer.tokenize("dit is leuk");
+        let first = featurizer
+            .extract(Lang::NL, &config, Some(&positive))
+            .to_vec();
+        let second = featurizer
+            .extract(Lang::NL, &config, Some(&negative))
+            .to_vec();
+        let without = featurizer.extract(Lang::NL, &config, None).to_vec();
+        assert_eq!(first.len(), second.len());
+        assert_eq!(first[..without.len()], without[..]);
+        assert_ne!(first, second);
+        let mut fresh = Featurizer::new();
+        fresh.tokenize("dit is leuk");
+        assert_eq!(
+            fresh.extract(Lang::NL, &config, Some(&negative)),
+            &second[..]
+        );
+        featurizer.tokenize("iets anders");
+        assert_ne!(featurizer.extract(Lang::NL, &config, None), &without[..]);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! frequent function words ("de", "het", "niet", "the", "and", "der", "les", ...) that
 //! settles almost every post of a few words in well under a microsecond, and for the
 //! rest a character-trigram detector (the `whatlang` crate, restricted to the
-//! languages we can stem) on the whole text. A post that neither stage can place is
+//! languages that matter most here) on the post's words. A post that neither stage can place is
 //! [`Lang::UNDETERMINED`]; the caller decides which model scores it.
 
 use rustc_hash::FxHashMap;
@@ -231,9 +231,10 @@ impl LanguageIdentifier {
         }
     }
 
-    /// Identifies the language of a tokenized post; `text` is its raw text, for the
-    /// trigram stage.
-    pub fn identify(&self, tokens: &Tokens, text: &str) -> (Lang, Method) {
+    /// Identifies the language of a tokenized post. `scratch` is a buffer the caller
+    /// keeps between posts: the trigram stage reads the post's words from it, without
+    /// the URLs, mentions and hashtags that only add noise (and time).
+    pub fn identify(&self, tokens: &Tokens, scratch: &mut String) -> (Lang, Method) {
         let mut tally = [0f32; FUNCTION_WORDS.len()];
         let mut letters = 0usize;
         for (token, form) in tokens.iter() {
@@ -273,7 +274,14 @@ impl LanguageIdentifier {
         if letters < MIN_TRIGRAM_LETTERS {
             return (Lang::UNDETERMINED, Method::Undetermined);
         }
-        match self.trigrams.detect(text) {
+        scratch.clear();
+        for (token, form) in tokens.iter() {
+            if token.kind == TokenKind::Word && !token.in_hashtag {
+                scratch.push_str(form);
+                scratch.push(' ');
+            }
+        }
+        match self.trigrams.detect(scratch) {
             Some(info) if info.confidence() >= MIN_TRIGRAM_CONFIDENCE => TRIGRAM_LANGUAGES
                 .iter()
                 .find(|(w, _)| *w == info.lang())
@@ -293,7 +301,7 @@ mod tests {
         let identifier = LanguageIdentifier::new();
         let mut tokens = Tokens::new();
         tokens.tokenize(text);
-        identifier.identify(&tokens, text).0
+        identifier.identify(&tokens, &mut String::new()).0
     }
 
     #[test]

@@ -37,10 +37,11 @@ fn cases() -> Vec<Case> {
 fn accuracy_by_lang(keep: impl Fn(&Case) -> bool) -> BTreeMap<String, f64> {
     let identifier = LanguageIdentifier::new();
     let mut tokens = Tokens::new();
+    let mut scratch = String::new();
     let mut counts: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     for case in cases().iter().filter(|c| keep(c)) {
         tokens.tokenize(&case.text);
-        let (found, _) = identifier.identify(&tokens, &case.text);
+        let (found, _) = identifier.identify(&tokens, &mut scratch);
         let entry = counts.entry(case.lang.to_string()).or_default();
         entry.0 += usize::from(found == case.lang);
         entry.1 += 1;

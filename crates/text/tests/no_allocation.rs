@@ -67,11 +67,12 @@ fn warm_featurizer_and_function_word_identification_allocate_nothing() {
     let lexicon = Lexicon::from_entries([("normaal", 0.2), ("worry", -0.3)]);
     let config = FeatureConfig::default();
     let mut featurizer = Featurizer::new();
-    let run = |featurizer: &mut Featurizer| {
+    let mut scratch = String::new();
+    let mut run = |featurizer: &mut Featurizer| {
         let mut total = 0usize;
         for (text, lang) in POSTS {
             featurizer.tokenize(text);
-            let (detected, _) = identifier.identify(featurizer.tokens(), text);
+            let (detected, _) = identifier.identify(featurizer.tokens(), &mut scratch);
             assert_eq!(detected, *lang, "{text}");
             total += featurizer.extract(detected, &config, Some(&lexicon)).len();
         }
