@@ -86,12 +86,11 @@ fn scoring(c: &mut Criterion) {
         })
     });
     let identifier = LanguageIdentifier::new();
-    let mut scratch = String::new();
     group.bench_function("tokenize_and_identify", |b| {
         b.iter(|| {
             for (text, _) in &posts {
                 featurizer.tokenize(black_box(text));
-                black_box(identifier.identify(featurizer.tokens(), &mut scratch));
+                black_box(identifier.identify(featurizer.tokens()));
             }
         })
     });

@@ -44,7 +44,6 @@ pub struct Scorer {
     models: Arc<[Model]>,
     identifier: Arc<LanguageIdentifier>,
     featurizer: Featurizer,
-    scratch: String,
 }
 
 impl Scorer {
@@ -65,7 +64,6 @@ impl Scorer {
             models: models.into(),
             identifier: Arc::new(LanguageIdentifier::new()),
             featurizer: Featurizer::new(),
-            scratch: String::new(),
         })
     }
 
@@ -75,7 +73,6 @@ impl Scorer {
             models: Arc::clone(&self.models),
             identifier: Arc::clone(&self.identifier),
             featurizer: Featurizer::new(),
-            scratch: String::new(),
         }
     }
 
@@ -89,9 +86,7 @@ impl Scorer {
         self.featurizer.tokenize(text);
         let (lang, lang_method) = match hint {
             Some(lang) if lang != Lang::UNDETERMINED => (lang, Method::Hint),
-            _ => self
-                .identifier
-                .identify(self.featurizer.tokens(), &mut self.scratch),
+            _ => self.identifier.identify(self.featurizer.tokens()),
         };
         let (model_lang, prediction) = match self.models.iter().find(|m| m.lang == lang) {
             Some(model) => {

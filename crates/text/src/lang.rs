@@ -4,13 +4,21 @@
 //! the rest of scoring together. So identification has two stages: a fast vote of
 //! frequent function words ("de", "het", "niet", "the", "and", "der", "les", ...) that
 //! settles almost every post of a few words in well under a microsecond, and for the
-//! rest a character-trigram detector (the `whatlang` crate, restricted to the
-//! languages that matter most here) on the post's words. A post that neither stage can place is
+//! rest a character-trigram stage: the post's trigrams against the 300 most frequent
+//! trigrams of Dutch, English, German and French (profiles from the `whatlang`
+//! crate, see `trigram_profiles.rs`). A post that neither stage can place is
 //! [`Lang::UNDETERMINED`]; the caller decides which model scores it.
+//!
+//! The trigram stage is our own rather than `whatlang`'s detector because that one
+//! builds a map of the post's trigrams and walks every profile on each call: tens of
+//! microseconds, more than scoring the post. Here the profiles are inverted once
+//! (trigram → its rank in each language), so a post costs one lookup per trigram
+//! and allocates nothing.
 
 use rustc_hash::FxHashMap;
 
 use crate::tokenize::{TokenKind, Tokens};
+use crate::trigram_profiles::{PROFILES, PROFILE_LEN};
 
 /// An ISO 639-1 language code, or [`Lang::UNDETERMINED`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -112,19 +120,6 @@ const FUNCTION_WORDS: &[(Lang, &str)] = &[
     (Lang(*b"tr"), "ve bir bu da de ne için ile çok ama gibi daha var yok ben sen o biz siz onlar mı mi mu mü değil şimdi bugün yarın dün neden nasıl nerede herkes hiç her şey tekrar"),
 ];
 
-/// The languages the trigram stage may answer. Its cost grows with the number of
-/// language profiles it compares (about 18,000 instructions each), and English
-/// headlines full of names reach it often, so it is kept to the four languages that
-/// matter most here. The others (Spanish, Italian, Portuguese, Swedish, Danish,
-/// Polish, Turkish) are told by their function words and letters, or come out as
-/// one of these four or `und`; either way no model of theirs exists to pick.
-const TRIGRAM_LANGUAGES: &[(whatlang::Lang, Lang)] = &[
-    (whatlang::Lang::Nld, Lang::NL),
-    (whatlang::Lang::Eng, Lang::EN),
-    (whatlang::Lang::Deu, Lang::DE),
-    (whatlang::Lang::Fra, Lang::FR),
-];
-
 /// Letters that only some of the languages use, as extra (weaker) votes: they tell
 /// Polish, Turkish or Swedish from their neighbours when no function word does.
 const DISTINCTIVE_LETTERS: &[(&str, &[Lang])] = &[
@@ -151,16 +146,19 @@ const DUTCH_IJ: u16 = 1;
 /// A distinctive letter counts for this much of a function word.
 const LETTER_VOTE: f32 = 0.5;
 
-/// Posts with fewer letters in their words ("bom 🔥", "gg ez", "Top. 🙄") skip the
-/// trigram stage: on so little text its answers are guesses, and each call costs
-/// as much as scoring twenty posts.
-const MIN_TRIGRAM_LETTERS: usize = 10;
+/// The trigram stage needs this many of the post's trigrams in some profile: fewer
+/// ("bom 🔥", "gg ez") are guesses.
+const MIN_KNOWN_TRIGRAMS: usize = 4;
 
-/// The trigram stage's answer is taken from this confidence on. whatlang calls an
-/// answer reliable only well above it, which on posts of two or three words leaves
-/// most of them undetermined; at 0.2 five in six of those come out right
-/// (measured on `tests/fixtures/langid.jsonl`, which therefore flatters this stage).
-const MIN_TRIGRAM_CONFIDENCE: f64 = 0.2;
+/// ...and the best language must lead the runner-up by this share of its score:
+/// close calls stay undetermined. Chosen on `tests/fixtures/langid.jsonl`, which
+/// therefore flatters this stage.
+const MIN_TRIGRAM_MARGIN: f32 = 0.05;
+
+/// Packs three characters into a map key.
+fn trigram_key(a: char, b: char, c: char) -> u64 {
+    (u64::from(a) << 42) | (u64::from(b) << 21) | u64::from(c)
+}
 
 /// Adds `weight` votes, shared equally, to each language in `languages`.
 fn add_votes(tally: &mut [f32], languages: u16, weight: f32) {
@@ -185,7 +183,8 @@ pub struct LanguageIdentifier {
     votes: FxHashMap<&'static str, u16>,
     /// Letter → the languages it marks, as bits like `votes`.
     letters: Vec<(char, u16)>,
-    trigrams: whatlang::Detector,
+    /// Trigram → its rank in each profile of [`PROFILES`] (`PROFILE_LEN`: absent).
+    trigram_ranks: FxHashMap<u64, [u16; PROFILES.len()]>,
 }
 
 impl std::fmt::Debug for LanguageIdentifier {
@@ -223,25 +222,32 @@ impl LanguageIdentifier {
             .flat_map(|(chars, langs)| chars.chars().map(move |c| (c, langs)))
             .map(|(c, langs)| (c, bits(langs)))
             .collect();
-        let allow = TRIGRAM_LANGUAGES.iter().map(|(w, _)| *w).collect();
+        let mut trigram_ranks: FxHashMap<u64, [u16; PROFILES.len()]> = FxHashMap::default();
+        for (slot, (_, trigrams)) in PROFILES.iter().enumerate() {
+            for (rank, trigram) in trigrams.iter().enumerate() {
+                let mut chars = trigram.chars();
+                if let (Some(a), Some(b), Some(c)) = (chars.next(), chars.next(), chars.next()) {
+                    let ranks = trigram_ranks
+                        .entry(trigram_key(a, b, c))
+                        .or_insert([PROFILE_LEN as u16; PROFILES.len()]);
+                    ranks[slot] = rank as u16;
+                }
+            }
+        }
         Self {
             votes,
             letters,
-            trigrams: whatlang::Detector::with_allowlist(allow),
+            trigram_ranks,
         }
     }
 
-    /// Identifies the language of a tokenized post. `scratch` is a buffer the caller
-    /// keeps between posts: the trigram stage reads the post's words from it, without
-    /// the URLs, mentions and hashtags that only add noise (and time).
-    pub fn identify(&self, tokens: &Tokens, scratch: &mut String) -> (Lang, Method) {
+    /// Identifies the language of a tokenized post.
+    pub fn identify(&self, tokens: &Tokens) -> (Lang, Method) {
         let mut tally = [0f32; FUNCTION_WORDS.len()];
-        let mut letters = 0usize;
         for (token, form) in tokens.iter() {
             if token.kind != TokenKind::Word || token.in_hashtag {
                 continue;
             }
-            letters += form.len();
             if let Some(&languages) = self.votes.get(form) {
                 add_votes(&mut tally, languages, 1.0);
             }
@@ -271,25 +277,47 @@ impl LanguageIdentifier {
         if best.1 >= MIN_VOTES && best.1 >= MIN_VOTE_RATIO * second {
             return (FUNCTION_WORDS[best.0].0, Method::FunctionWords);
         }
-        if letters < MIN_TRIGRAM_LETTERS {
-            return (Lang::UNDETERMINED, Method::Undetermined);
-        }
-        scratch.clear();
+        self.by_trigrams(tokens)
+            .map_or((Lang::UNDETERMINED, Method::Undetermined), |lang| {
+                (lang, Method::Trigrams)
+            })
+    }
+
+    /// The trigram stage: each trigram of the post's words (with spaces at word edges,
+    /// other characters than letters as edges too) scores `PROFILE_LEN - rank` for
+    /// each profile it is in.
+    fn by_trigrams(&self, tokens: &Tokens) -> Option<Lang> {
+        let mut scores = [0u32; PROFILES.len()];
+        let mut known = 0usize;
         for (token, form) in tokens.iter() {
-            if token.kind == TokenKind::Word && !token.in_hashtag {
-                scratch.push_str(form);
-                scratch.push(' ');
+            if token.kind != TokenKind::Word || token.in_hashtag {
+                continue;
+            }
+            let (mut a, mut b) = (' ', ' ');
+            for c in form.chars().chain([' ']) {
+                let c = if c.is_alphabetic() { c } else { ' ' };
+                if !(b == ' ' && c == ' ') {
+                    if let Some(ranks) = self.trigram_ranks.get(&trigram_key(a, b, c)) {
+                        known += 1;
+                        for (score, rank) in scores.iter_mut().zip(ranks) {
+                            *score += u32::from(PROFILE_LEN as u16 - rank);
+                        }
+                    }
+                }
+                (a, b) = (b, c);
             }
         }
-        match self.trigrams.detect(scratch) {
-            Some(info) if info.confidence() >= MIN_TRIGRAM_CONFIDENCE => TRIGRAM_LANGUAGES
-                .iter()
-                .find(|(w, _)| *w == info.lang())
-                .map_or((Lang::UNDETERMINED, Method::Undetermined), |(_, lang)| {
-                    (*lang, Method::Trigrams)
-                }),
-            _ => (Lang::UNDETERMINED, Method::Undetermined),
+        let (mut best, mut second) = ((0usize, 0u32), 0u32);
+        for (slot, &score) in scores.iter().enumerate() {
+            if score > best.1 {
+                second = best.1;
+                best = (slot, score);
+            } else if score > second {
+                second = score;
+            }
         }
+        let margin = (best.1 - second) as f32 / best.1.max(1) as f32;
+        (known >= MIN_KNOWN_TRIGRAMS && margin >= MIN_TRIGRAM_MARGIN).then(|| PROFILES[best.0].0)
     }
 }
 
@@ -301,7 +329,7 @@ mod tests {
         let identifier = LanguageIdentifier::new();
         let mut tokens = Tokens::new();
         tokens.tokenize(text);
-        identifier.identify(&tokens, &mut String::new()).0
+        identifier.identify(&tokens).0
     }
 
     #[test]
@@ -384,7 +412,18 @@ mod tests {
     #[test]
     fn trigram_languages_are_voted_languages_too() {
         let voted: Vec<Lang> = FUNCTION_WORDS.iter().map(|(l, _)| *l).collect();
-        assert!(TRIGRAM_LANGUAGES.iter().all(|(_, l)| voted.contains(l)));
+        assert!(PROFILES.iter().all(|(l, _)| voted.contains(l)));
         assert!(FUNCTION_WORDS.len() <= 16, "language bits are a u16");
+    }
+
+    #[test]
+    fn profiles_hold_distinct_three_character_trigrams() {
+        for (lang, trigrams) in &PROFILES {
+            let mut seen: Vec<&str> = trigrams.to_vec();
+            assert!(seen.iter().all(|t| t.chars().count() == 3), "{lang}");
+            seen.sort_unstable();
+            seen.dedup();
+            assert_eq!(seen.len(), PROFILE_LEN, "{lang}");
+        }
     }
 }

@@ -19,6 +19,7 @@ pub mod negation;
 pub mod normalize;
 pub mod stem;
 pub mod tokenize;
+mod trigram_profiles;
 
 pub use features::{FeatureConfig, Featurizer, HashedFeature};
 pub use lang::{Lang, LanguageIdentifier};

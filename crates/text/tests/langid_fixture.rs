@@ -2,7 +2,7 @@
 //! with no language at all (`tests/fixtures/langid.jsonl`, written for this test).
 //! The figures it asserts are floors a little under what identification reaches
 //! today, so a change that makes it worse fails here; `benches/accuracy.py` reports
-//! the exact figures. The trigram stage's confidence threshold was chosen on this
+//! the exact figures. The trigram stage's thresholds were chosen on this
 //! fixture, so it flatters identification; the seed sets' test splits in the
 //! benchmark do not.
 
@@ -37,11 +37,10 @@ fn cases() -> Vec<Case> {
 fn accuracy_by_lang(keep: impl Fn(&Case) -> bool) -> BTreeMap<String, f64> {
     let identifier = LanguageIdentifier::new();
     let mut tokens = Tokens::new();
-    let mut scratch = String::new();
     let mut counts: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     for case in cases().iter().filter(|c| keep(c)) {
         tokens.tokenize(&case.text);
-        let (found, _) = identifier.identify(&tokens, &mut scratch);
+        let (found, _) = identifier.identify(&tokens);
         let entry = counts.entry(case.lang.to_string()).or_default();
         entry.0 += usize::from(found == case.lang);
         entry.1 += 1;
@@ -57,9 +56,9 @@ fn identifies_the_main_languages_on_all_posts() {
     let accuracy = accuracy_by_lang(|_| true);
     for (lang, floor) in [
         ("nl", 0.92),
-        ("en", 0.93),
-        ("de", 0.85),
-        ("fr", 0.93),
+        ("en", 0.95),
+        ("de", 0.92),
+        ("fr", 0.95),
         ("es", 0.65),
         ("it", 0.65),
         ("pt", 0.75),
@@ -76,7 +75,7 @@ fn identifies_the_main_languages_on_all_posts() {
 #[test]
 fn identifies_dutch_and_english_on_short_posts() {
     let accuracy = accuracy_by_lang(|c| c.words <= 4);
-    for (lang, floor) in [("nl", 0.8), ("en", 0.85), ("de", 0.65), ("fr", 0.85)] {
+    for (lang, floor) in [("nl", 0.8), ("en", 0.9), ("de", 0.8), ("fr", 0.9)] {
         assert!(
             accuracy[lang] >= floor,
             "{lang} (short): {:.3} below {floor}: {accuracy:?}",
