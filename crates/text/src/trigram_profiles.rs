@@ -13,7 +13,7 @@ pub(crate) const PROFILE_LEN: usize = 300;
 
 /// (language, trigrams by falling frequency).
 #[rustfmt::skip]
-pub(crate) const PROFILES: [(Lang, [&str; PROFILE_LEN]); 4] = [
+pub(crate) static PROFILES: [(Lang, [&str; PROFILE_LEN]); 4] = [
     (
         Lang::NL,
         [
