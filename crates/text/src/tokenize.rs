@@ -203,7 +203,18 @@ impl Scanner<'_> {
     }
 
     fn run(&mut self) {
-        while let Some(c) = self.peek() {
+        let bytes = self.text.as_bytes();
+        while let Some(&byte) = bytes.get(self.pos) {
+            // ASCII letters and spaces are most of every post: settle them on the byte.
+            if byte.is_ascii_whitespace() {
+                self.pos += 1;
+                continue;
+            }
+            if byte.is_ascii_alphabetic() && !matches!(byte, b'h' | b'H' | b'w' | b'W') {
+                self.word();
+                continue;
+            }
+            let Some(c) = self.peek() else { break };
             if c.is_whitespace() {
                 self.pos += c.len_utf8();
             } else if matches!(c, 'h' | 'H' | 'w' | 'W') && self.starts_url() {
@@ -327,6 +338,32 @@ impl Scanner<'_> {
 
     fn word(&mut self) {
         let start = self.pos;
+        let bytes = self.text.as_bytes();
+        // The ASCII part of the word, byte by byte; the rest, if any, by characters.
+        let mut ascii_end = start;
+        while let Some(&b) = bytes.get(ascii_end) {
+            let joiner = (b == b'\'' || b == b'-')
+                && bytes
+                    .get(ascii_end + 1)
+                    .is_some_and(u8::is_ascii_alphanumeric);
+            let clitic = ascii_end == start && b == b'\'';
+            if b.is_ascii_alphanumeric() || b == b'_' || joiner || clitic {
+                ascii_end += 1;
+            } else {
+                break;
+            }
+        }
+        // A joiner before a non-ASCII letter ("l'été") needs the character rules too.
+        let stopped_at_joiner = bytes
+            .get(ascii_end)
+            .is_some_and(|b| *b == b'\'' || *b == b'-')
+            && bytes.get(ascii_end + 1).is_some_and(|b| !b.is_ascii());
+        if bytes.get(ascii_end).is_none_or(u8::is_ascii) && !stopped_at_joiner {
+            self.pos = ascii_end;
+            let text = self.text;
+            self.word_from(&text[start..ascii_end]);
+            return;
+        }
         let mut end = self.pos;
         let mut chars = self.text[start..].char_indices().peekable();
         while let Some((offset, c)) = chars.next() {
@@ -613,6 +650,17 @@ mod tests {
             ["'s", "avonds", "in", "'s-hertogenbosch"]
         );
         assert_eq!(forms("don’t"), ["don't"]);
+    }
+
+    #[test]
+    fn joiners_before_non_ascii_letters_stay_inside_the_word() {
+        assert_eq!(forms("l'été à Paris"), ["l'été", "à", "paris"]);
+        assert_eq!(
+            forms("Noord-Ĳsselmonde"),
+            ["noord-ijsselmonde"],
+            "NFKC splits the ĳ ligature"
+        );
+        assert_eq!(forms("café's"), ["café's"]);
     }
 
     #[test]
