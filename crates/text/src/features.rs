@@ -300,18 +300,14 @@ fn char_ngrams(
         config.char_ngram_max as usize,
     );
     if padded.is_ascii() && max <= MAX_PACKED_GRAM {
-        // The common case: one byte a character, every gram packed as it grows.
-        for start in 0..bytes.len() {
-            let mut packed = 0u64;
-            for n in 1..=max.min(bytes.len() - start) {
-                packed |= u64::from(bytes[start + n - 1]) << (8 * (n - 1));
-                if n >= min {
-                    features.push(from_hash(
-                        packed_gram(namespace::CHAR_NGRAM, packed, n),
-                        1.0,
-                        mask,
-                    ));
-                }
+        // The common case, one byte a character: a rolling window over the bytes holds
+        // the last `max` of them, and each gram ending here is its low bytes.
+        let mut window = 0u64;
+        for (end, &byte) in bytes.iter().enumerate() {
+            window = (window << 8) | u64::from(byte);
+            for n in min..=max.min(end + 1) {
+                let gram = window & (u64::MAX >> (64 - 8 * n));
+                features.push(from_hash(packed_gram(namespace::CHAR_NGRAM, gram, n), 1.0, mask));
             }
         }
         return;
