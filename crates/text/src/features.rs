@@ -307,7 +307,11 @@ fn char_ngrams(
             window = (window << 8) | u64::from(byte);
             for n in min..=max.min(end + 1) {
                 let gram = window & (u64::MAX >> (64 - 8 * n));
-                features.push(from_hash(packed_gram(namespace::CHAR_NGRAM, gram, n), 1.0, mask));
+                features.push(from_hash(
+                    packed_gram(namespace::CHAR_NGRAM, gram, n),
+                    1.0,
+                    mask,
+                ));
             }
         }
         return;
