@@ -274,6 +274,11 @@ def speed(out, en_sentiment_fasttext):
 
     onrust_plain = len(mix) / best_wall_clock([], plain)
     onrust_jsonl = len(mix) / best_wall_clock(["--jsonl"], jsonl)
+    # In process, like fastText's predict: benches/throughput.rs scores the same posts
+    # (both heads, shipped models) on core 0, best of 3, language detected and given.
+    run(["cargo", "bench", "--quiet", "--bench", "throughput", "--no-run"], stderr=subprocess.DEVNULL)
+    in_process = json.loads(run(["taskset", "-c", "0", "cargo", "bench", "--quiet", "--bench",
+                                 "throughput", "--", jsonl], stderr=subprocess.DEVNULL))
     # fastText: the TweetEval sentiment model, this process pinned to core 0 (predict on a
     # list runs in the calling thread), timed around the predict call only, best of 3.
     texts = [t for t, _ in mix]
@@ -298,10 +303,15 @@ def speed(out, en_sentiment_fasttext):
     out += ["## Speed and memory (one core: `taskset -c 0`)", "",
             f"{len(mix):,} posts, {half:,} Dutch (nl-seed train+test texts) and {half:,} English "
             f"(TweetEval sentiment test texts), drawn with replacement and shuffled with seed {SEED}. "
-            "onrust: wall clock of the whole process, best of 3, output to /dev/null. "
+            "onrust score: wall clock of the whole process (start-up, reading, JSON out), best of 3, "
+            "output to /dev/null. onrust in process: `benches/throughput.rs`, scoring only, best of 3. "
             "fastText: `model.predict(list_of_200000_texts)` only, TweetEval sentiment model, best of 3. "
             f"Load average (1 min) before timing: {load:.2f}.", ""]
     out += table(["System", "Posts/s", "onrust / fastText"], [
+        ["onrust in process (language detection)", per_second(in_process["detect_per_second"]),
+         f3(in_process["detect_per_second"] / ft)],
+        ["onrust in process (lang given)", per_second(in_process["given_per_second"]),
+         f3(in_process["given_per_second"] / ft)],
         ["onrust score (plain text, language detection)", per_second(onrust_plain), f3(onrust_plain / ft)],
         ["onrust score --jsonl (lang given)", per_second(onrust_jsonl), f3(onrust_jsonl / ft)],
         ["fastText predict (sentiment only)", per_second(ft), "1.000"]]) + [""]
