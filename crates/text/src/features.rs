@@ -99,7 +99,6 @@ mod namespace {
 pub struct Featurizer {
     tokens: Tokens,
     stems: StemCache,
-    previous_stem: String,
     padded: String,
     char_offsets: Vec<u32>,
     features: Vec<HashedFeature>,
@@ -174,18 +173,17 @@ impl Featurizer {
     /// Every feature but the lexicon's, scaled, into `self.features`.
     fn extract_base(&mut self, lang: Lang, config: &FeatureConfig) {
         self.features.clear();
-        self.previous_stem.clear();
         let mask = (1u64 << config.bits) - 1;
         let Self {
             tokens,
             stems,
-            previous_stem,
             padded,
             char_offsets,
             features,
             ..
         } = self;
         let marker = |name: &str| FeatureHash::new(namespace::MARKER).str(name);
+        let mut bigram_first_half: Option<FeatureHash> = None;
         for (token, form) in tokens.iter() {
             match token.kind {
                 TokenKind::Word => {
@@ -200,18 +198,14 @@ impl Featurizer {
                         namespace::WORD
                     };
                     push_hashed(features, mask, FeatureHash::new(word_space).str(stem), 1.0);
-                    if config.word_bigrams && !previous_stem.is_empty() {
-                        push_hashed(
-                            features,
-                            mask,
-                            FeatureHash::new(namespace::BIGRAM)
-                                .str(previous_stem)
-                                .str(stem),
-                            1.0,
-                        );
+                    if config.word_bigrams {
+                        // FNV runs left to right, so the previous word's half of the
+                        // bigram hash is kept rather than the word itself.
+                        if let Some(first_half) = bigram_first_half {
+                            push_hashed(features, mask, first_half.str(stem), 1.0);
+                        }
+                        bigram_first_half = Some(FeatureHash::new(namespace::BIGRAM).str(stem));
                     }
-                    previous_stem.clear();
-                    previous_stem.push_str(stem);
                     if config.char_ngram_min > 0 {
                         char_ngrams(form, config, mask, padded, char_offsets, features);
                     }
@@ -250,7 +244,7 @@ impl Featurizer {
                 TokenKind::Time => push_hashed(features, mask, marker("clock_time"), 1.0),
                 TokenKind::Number => push_hashed(features, mask, marker("number"), 1.0),
                 TokenKind::Punct => {
-                    previous_stem.clear();
+                    bigram_first_half = None;
                     push_hashed(features, mask, marker(form), 1.0);
                 }
             }
@@ -274,10 +268,11 @@ fn hashed(hash: FeatureHash, value: f32, mask: u64) -> HashedFeature {
 
 #[inline]
 fn from_hash(h: u64, value: f32, mask: u64) -> HashedFeature {
-    let sign = if h & (1 << 40) == 0 { 1.0 } else { -1.0 };
+    // Bit 40 of the hash becomes the sign bit of the value: no branch.
+    let sign_bit = ((h >> 40) & 1) as u32;
     HashedFeature {
         index: (h & mask) as u32,
-        value: value * sign,
+        value: f32::from_bits(value.to_bits() ^ (sign_bit << 31)),
     }
 }
 
