@@ -46,6 +46,11 @@ fn trains_a_model_that_eval_and_score_can_use() {
     );
     assert!(output.status.success(), "{}", stderr(&output));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("eval JSON");
+    let summary = stderr(&output);
+    assert!(
+        summary.starts_with("evaluated 582 posts: sentiment macro-F1 0."),
+        "{summary}"
+    );
     for task in ["sentiment", "tension"] {
         let accuracy = report[task]["accuracy"].as_f64().expect("accuracy");
         let macro_f1 = report[task]["macro_f1"].as_f64().expect("macro_f1");

@@ -1,6 +1,7 @@
 //! `onrust eval`: a model against labelled JSONL, metrics as JSON.
 
 use std::collections::BTreeMap;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -16,7 +17,8 @@ use crate::models;
 
 /// Evaluate models on labelled JSONL and print the metrics as JSON.
 ///
-/// Reads the same lines as `train`. Prints one JSON object: for each task the data
+/// Reads the same lines as `train`. Shows progress on a terminal and a one-line
+/// summary on standard error. Prints one JSON object on standard output: for each task the data
 /// labels (`sentiment`, `tension`), accuracy, macro-F1, macro-recall and per-class
 /// precision, recall, F1 and support; for tension also its calibration (expected
 /// calibration error, Brier score, reliability bins). A post is tension when its
@@ -50,6 +52,9 @@ struct EvalReport {
     tension: Option<TensionReport>,
 }
 
+/// How often (in posts) progress is shown on a terminal.
+const PROGRESS_EVERY: usize = 5_000;
+
 /// Posts with a tension probability at least this high count as tension.
 const TENSION_THRESHOLD: f32 = 0.5;
 
@@ -59,7 +64,11 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     let mut sentiment = (Vec::new(), Vec::new());
     let mut tension = (Vec::new(), Vec::new(), Vec::new());
     let mut languages = BTreeMap::new();
-    for example in &examples {
+    let terminal = std::io::stderr().is_terminal();
+    for (done, example) in examples.iter().enumerate() {
+        if terminal && done % PROGRESS_EVERY == 0 {
+            eprint!("\revaluating: {done}/{} posts", examples.len());
+        }
         let score = scorer.score(&example.text, example.lang);
         *languages
             .entry(score.lang.as_str().to_string())
@@ -93,6 +102,17 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             calibration: calibration_report(&tension.2, &outcomes, args.bins),
         }),
     };
+    if terminal {
+        eprint!("\r");
+    }
+    let macro_f1 =
+        |task: Option<&TaskReport>| task.map_or("-".to_string(), |t| format!("{:.3}", t.macro_f1));
+    eprintln!(
+        "evaluated {} posts: sentiment macro-F1 {}, tension macro-F1 {}",
+        report.examples,
+        macro_f1(report.sentiment.as_ref()),
+        macro_f1(report.tension.as_ref().map(|t| &t.classification)),
+    );
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }
