@@ -9,9 +9,9 @@ use std::fs;
 use std::hint::black_box;
 use std::path::Path;
 
+mod support;
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use onrust_model::format::decode_for;
-use onrust_model::Scorer;
 use onrust_text::{Featurizer, Lang, LanguageIdentifier};
 
 fn posts() -> Vec<(String, Lang)> {
@@ -43,22 +43,9 @@ fn posts() -> Vec<(String, Lang)> {
     posts
 }
 
-fn scorer() -> Scorer {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
-    let models = [Lang::NL, Lang::EN]
-        .into_iter()
-        .map(|lang| {
-            let bytes =
-                fs::read(root.join(lang.as_str()).join("onrust.model")).expect("shipped model");
-            decode_for(&bytes, lang).expect("valid model")
-        })
-        .collect();
-    Scorer::new(models).expect("models")
-}
-
 fn scoring(c: &mut Criterion) {
     let posts = posts();
-    let mut scorer = scorer();
+    let mut scorer = support::shipped_scorer();
     let mut group = c.benchmark_group("score");
     group.throughput(Throughput::Elements(posts.len() as u64));
     group.bench_function("detect_language", |b| {

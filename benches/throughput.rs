@@ -7,13 +7,12 @@
 //! second, best of three passes, with the language detected and with it given.
 //! `benches/accuracy.py` runs it on the same posts it gives fastText.
 
+mod support;
+
 use std::fs;
 use std::hint::black_box;
-use std::path::Path;
 use std::time::Instant;
 
-use onrust_model::format::decode_for;
-use onrust_model::Scorer;
 use onrust_text::Lang;
 
 fn main() {
@@ -32,16 +31,7 @@ fn main() {
             (text, value["lang"].as_str().and_then(Lang::from_code))
         })
         .collect();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
-    let models = [Lang::NL, Lang::EN]
-        .into_iter()
-        .map(|lang| {
-            let bytes =
-                fs::read(root.join(lang.as_str()).join("onrust.model")).expect("shipped model");
-            decode_for(&bytes, lang).expect("valid model")
-        })
-        .collect();
-    let mut scorer = Scorer::new(models).expect("models");
+    let mut scorer = support::shipped_scorer();
     let mut best_per_second = |given: bool| {
         (0..3)
             .map(|_| {

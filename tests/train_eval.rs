@@ -1,24 +1,25 @@
 //! `onrust train` and `onrust eval` round trip, and their errors.
 
+use std::path::Path;
+use std::process::Output;
+
 use crate::support::{root, run, stderr, TempDir};
+
+/// Runs `onrust train` on `data` into `out` for `epochs` epochs.
+fn train(data: &Path, out: &Path, epochs: &str) -> Output {
+    let (data, out) = (data.display().to_string(), out.display().to_string());
+    run(
+        &["train", "--data", &data, "--out", &out, "--epochs", epochs],
+        b"",
+    )
+}
 
 #[test]
 fn trains_a_model_that_eval_and_score_can_use() {
     let dir = TempDir::new("train-eval");
     let out = dir.path().join("model");
     let data = root().join("models/seed/nl/writer-a.jsonl");
-    let output = run(
-        &[
-            "train",
-            "--data",
-            &data.display().to_string(),
-            "--out",
-            &out.display().to_string(),
-            "--epochs",
-            "5",
-        ],
-        b"",
-    );
+    let output = train(&data, &out, "5");
     assert!(output.status.success(), "{}", stderr(&output));
     let summary = String::from_utf8_lossy(&output.stdout);
     assert_eq!(summary.lines().count(), 1, "one-line summary: {summary}");
@@ -75,18 +76,7 @@ fn training_twice_gives_the_same_model() {
     let mut models = Vec::new();
     for name in ["a", "b"] {
         let out = dir.path().join(name);
-        let output = run(
-            &[
-                "train",
-                "--data",
-                &data.display().to_string(),
-                "--out",
-                &out.display().to_string(),
-                "--epochs",
-                "3",
-            ],
-            b"",
-        );
+        let output = train(&data, &out, "3");
         assert!(output.status.success(), "{}", stderr(&output));
         models.push(std::fs::read(out.join("onrust.model")).expect("model"));
     }

@@ -160,6 +160,21 @@ fn trigram_key(a: char, b: char, c: char) -> u64 {
     (u64::from(a) << 42) | (u64::from(b) << 21) | u64::from(c)
 }
 
+/// The position and value of the largest value, and the runner-up value (the first
+/// position wins a tie; zeros when empty).
+fn best_two<T: PartialOrd + Copy + Default>(values: &[T]) -> (usize, T, T) {
+    let (mut best, mut top, mut second) = (0, T::default(), T::default());
+    for (slot, &value) in values.iter().enumerate() {
+        if value > top {
+            second = top;
+            (best, top) = (slot, value);
+        } else if value > second {
+            second = value;
+        }
+    }
+    (best, top, second)
+}
+
 /// Adds `weight` votes, shared equally, to each language in `languages`.
 fn add_votes(tally: &mut [f32], languages: u16, weight: f32) {
     let share = weight / languages.count_ones() as f32;
@@ -265,17 +280,9 @@ impl LanguageIdentifier {
                 }
             }
         }
-        let (mut best, mut second) = ((0usize, 0f32), 0f32);
-        for (slot, &votes) in tally.iter().enumerate() {
-            if votes > best.1 {
-                second = best.1;
-                best = (slot, votes);
-            } else if votes > second {
-                second = votes;
-            }
-        }
-        if best.1 >= MIN_VOTES && best.1 >= MIN_VOTE_RATIO * second {
-            return (FUNCTION_WORDS[best.0].0, Method::FunctionWords);
+        let (best, votes, second) = best_two(&tally);
+        if votes >= MIN_VOTES && votes >= MIN_VOTE_RATIO * second {
+            return (FUNCTION_WORDS[best].0, Method::FunctionWords);
         }
         self.by_trigrams(tokens)
             .map_or((Lang::UNDETERMINED, Method::Undetermined), |lang| {
@@ -307,17 +314,9 @@ impl LanguageIdentifier {
                 (a, b) = (b, c);
             }
         }
-        let (mut best, mut second) = ((0usize, 0u32), 0u32);
-        for (slot, &score) in scores.iter().enumerate() {
-            if score > best.1 {
-                second = best.1;
-                best = (slot, score);
-            } else if score > second {
-                second = score;
-            }
-        }
-        let margin = (best.1 - second) as f32 / best.1.max(1) as f32;
-        (known >= MIN_KNOWN_TRIGRAMS && margin >= MIN_TRIGRAM_MARGIN).then(|| PROFILES[best.0].0)
+        let (best, score, second) = best_two(&scores);
+        let margin = (score - second) as f32 / score.max(1) as f32;
+        (known >= MIN_KNOWN_TRIGRAMS && margin >= MIN_TRIGRAM_MARGIN).then(|| PROFILES[best].0)
     }
 }
 
@@ -383,6 +382,13 @@ mod tests {
         assert_eq!(identify("🔥🔥🔥"), Lang::UNDETERMINED);
         assert_eq!(identify("!!!"), Lang::UNDETERMINED);
         assert_eq!(identify(""), Lang::UNDETERMINED);
+    }
+
+    #[test]
+    fn best_two_finds_the_leader_and_the_runner_up() {
+        assert_eq!(best_two(&[1.0, 3.0, 2.0, 3.0]), (1, 3.0, 2.0));
+        assert_eq!(best_two(&[5u32, 5]), (0, 5, 5), "a tie leaves no margin");
+        assert_eq!(best_two::<u32>(&[]), (0, 0, 0));
     }
 
     #[test]
