@@ -386,7 +386,7 @@ mod tests {
 
     #[test]
     fn best_two_finds_the_leader_and_the_runner_up() {
-        assert_eq!(best_two(&[1.0, 3.0, 2.0, 3.0]), (1, 3.0, 2.0));
+        assert_eq!(best_two(&[1.0, 3.0, 2.0, 0.5]), (1, 3.0, 2.0));
         assert_eq!(best_two(&[5u32, 5]), (0, 5, 5), "a tie leaves no margin");
         assert_eq!(best_two::<u32>(&[]), (0, 0, 0));
     }
