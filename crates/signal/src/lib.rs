@@ -1,0 +1,15 @@
+//! The signal core of onrust: from scored posts to alerts.
+//!
+//! - [`post`]: the input post (contract section 1), decoded and validated; every
+//!   rejection has a named reason.
+//! - [`areas`]: the areas file (contract section 2) and locating a post in an area.
+//!
+//! Invariants: no I/O (files come in as text), no clock (event time comes with each
+//! post; the caller passes arrival time), no global state. State is keyed by area, so
+//! areas can be split across processes.
+
+pub mod areas;
+pub mod post;
+
+pub use areas::{Area, Areas, AreasError, Located};
+pub use post::{decode, GeoPoint, Limits, Post, Rejection, TimeSource};
