@@ -3,13 +3,19 @@
 //! - [`post`]: the input post (contract section 1), decoded and validated; every
 //!   rejection has a named reason.
 //! - [`areas`]: the areas file (contract section 2) and locating a post in an area.
+//! - [`window`]: per-area sliding windows in event time, bounded by the longest window.
+//! - [`baseline`]: an area's own normal, per hour of day, robust to incidents.
+//! - [`stats`]: the evidence-aware statistics the rules use.
 //!
 //! Invariants: no I/O (files come in as text), no clock (event time comes with each
 //! post; the caller passes arrival time), no global state. State is keyed by area, so
 //! areas can be split across processes.
 
 pub mod areas;
+pub mod baseline;
 pub mod post;
+pub mod stats;
+pub mod window;
 
 pub use areas::{Area, Areas, AreasError, Located};
 pub use post::{decode, GeoPoint, Limits, Post, Rejection, TimeSource};
