@@ -6,6 +6,8 @@
 //! - [`window`]: per-area sliding windows in event time, bounded by the longest window.
 //! - [`baseline`]: an area's own normal, per hour of day, robust to incidents.
 //! - [`stats`]: the evidence-aware statistics the rules use.
+//! - [`rules`]: rules, their defaults, and the firing/resolving state machine.
+//! - [`engine`]: the event-time engine: watermark, evaluation, alerts with evidence.
 //!
 //! Invariants: no I/O (files come in as text), no clock (event time comes with each
 //! post; the caller passes arrival time), no global state. State is keyed by area, so
@@ -13,7 +15,9 @@
 
 pub mod areas;
 pub mod baseline;
+pub mod engine;
 pub mod post;
+pub mod rules;
 pub mod stats;
 pub mod window;
 

@@ -1,0 +1,945 @@
+//! The event-time engine: scored posts in, alert events out.
+//!
+//! Posts are added to their area's one-minute bucket. A watermark trails the
+//! newest event time by the allowed lateness; every minute it passes is closed and
+//! evaluated for every area, in area-id order, so the same posts always give the
+//! same alerts in the same order. A post for a minute already closed is late: it is
+//! counted, never silently dropped, and not added.
+//!
+//! A tension that rises everywhere at once (riots abroad on the national news) is a
+//! national topic, not a local incident: an area's expected share is the higher of
+//! its own baseline and the share a quarter of the other areas reach right now, so
+//! a national wave raises no local alert, and it raises at most one national `info`.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, SecondsFormat};
+use serde::Serialize;
+
+use crate::areas::Located;
+use crate::baseline::Baseline;
+use crate::rules::{Metric, Rule, RuleState, Severity, Transition};
+use crate::stats::{count_excess_z, Ewma};
+use crate::window::{AreaWindows, Tally};
+
+const MINUTE_MS: i64 = 60_000;
+
+/// Settings of the engine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineConfig {
+    /// Window lengths in minutes; the longest bounds each area's memory.
+    pub windows: Vec<u32>,
+    /// How late (in event time) a post may arrive and still count.
+    pub allowed_lateness_ms: i64,
+    /// A post with at least this tension is a tense post.
+    pub tension_threshold: f32,
+    /// The rules.
+    pub rules: Vec<Rule>,
+    /// The national rule fires when at least this share of the areas with posts ...
+    pub national_area_share: f64,
+    /// ... and at least this many areas have a tension share of `min_lift` × their
+    /// baseline or more.
+    pub national_min_areas: usize,
+    /// Most tense posts kept per area as evidence.
+    pub evidence_posts: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            windows: vec![15, 60],
+            allowed_lateness_ms: 5 * MINUTE_MS,
+            tension_threshold: 0.5,
+            rules: Rule::defaults(),
+            national_area_share: 0.3,
+            national_min_areas: 5,
+            evidence_posts: 5,
+        }
+    }
+}
+
+/// A post after scoring and locating: what the engine needs of it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScoredPost<'a> {
+    /// The post's id.
+    pub id: &'a str,
+    /// Its text (kept only as evidence of tension).
+    pub text: &'a str,
+    /// Event time, epoch ms.
+    pub event_time_ms: i64,
+    /// Its area's id and display name, when located.
+    pub area: Option<(&'a str, &'a str)>,
+    /// How it was located.
+    pub located: Located,
+    /// Tension probability.
+    pub tension: f32,
+    /// Sentiment score.
+    pub sentiment: f32,
+    /// Labelled negative.
+    pub negative: bool,
+}
+
+/// An area in an alert.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AreaRef {
+    /// Its id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+}
+
+/// The figures behind an alert.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Observed {
+    /// The rule's window, as `15m` or `1h`.
+    pub window: String,
+    /// Posts in the window.
+    pub posts: u32,
+    /// Share of tense posts in the window.
+    pub tension: f64,
+    /// Mean sentiment in the window.
+    pub sentiment: f64,
+    /// Posts the area normally has in such a window at this hour (0 when unknown).
+    pub baseline_posts: f64,
+    /// The tension share expected.
+    pub baseline_tension: f64,
+    /// The rule's metric.
+    pub zscore: f64,
+}
+
+/// A post shown as evidence (its author never).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EvidencePost {
+    /// Its id.
+    pub id: String,
+    /// Its text.
+    pub text: String,
+    /// Its tension.
+    pub tension: f64,
+}
+
+/// Why the alert was raised.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Evidence {
+    /// Words that set the window's tense posts apart (by lift over the area's others).
+    pub terms: Vec<String>,
+    /// The most tense posts.
+    pub posts: Vec<EvidencePost>,
+    /// How the window's posts were located: `area`, `geo`, `place` → count.
+    pub located: BTreeMap<String, u32>,
+}
+
+/// An alert event (contract section 5).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlertEvent {
+    /// Stable per episode: the same for firing and resolved.
+    pub id: String,
+    /// `firing` or `resolved`.
+    pub status: &'static str,
+    /// The rule's name.
+    pub rule: String,
+    /// The rule's severity.
+    pub severity: Severity,
+    /// The area.
+    pub area: AreaRef,
+    /// When the condition began to hold (RFC 3339, event time).
+    pub starts_at: String,
+    /// When it stopped (resolved events only).
+    pub ends_at: Option<String>,
+    /// The figures when it fired.
+    pub observed: Observed,
+    /// Why.
+    pub evidence: Evidence,
+}
+
+/// Counters of what the engine saw, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Posts added to an area.
+    pub aggregated: u64,
+    /// Posts without an area.
+    pub unresolved: u64,
+    /// Posts whose minute had already been closed.
+    pub late: u64,
+}
+
+#[derive(Debug, Clone)]
+struct ActiveAlert {
+    event: AlertEvent,
+}
+
+#[derive(Debug, Clone)]
+struct AreaState {
+    name: String,
+    windows: AreaWindows,
+    located: Vec<(i64, Located)>,
+    baseline: Baseline,
+    rules: Vec<RuleState>,
+    active: Vec<Option<ActiveAlert>>,
+    evidence: Vec<(i64, f32, String, String)>,
+    other_words: Vec<(i64, String)>,
+}
+
+/// The engine.
+#[derive(Debug)]
+pub struct Engine {
+    config: EngineConfig,
+    longest: usize,
+    areas: BTreeMap<String, AreaState>,
+    closed_minute: Option<i64>,
+    newest_ms: Option<i64>,
+    global_share: Ewma,
+    national: RuleState,
+    national_alert: Option<ActiveAlert>,
+    counters: Counters,
+}
+
+/// The national rule's name.
+pub const NATIONAL_RULE: &str = "national_tension";
+
+impl Engine {
+    /// An engine with no state.
+    pub fn new(config: EngineConfig) -> Engine {
+        let longest = config.windows.iter().copied().max().unwrap_or(60).max(1) as usize;
+        Engine {
+            config,
+            longest,
+            areas: BTreeMap::new(),
+            closed_minute: None,
+            newest_ms: None,
+            global_share: Ewma::with_half_life(7.0 * 24.0),
+            national: RuleState::default(),
+            national_alert: None,
+            counters: Counters::default(),
+        }
+    }
+
+    /// What the engine has counted so far.
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    /// Adds a post; alert events of the minutes it closes are appended to `out`.
+    pub fn add(&mut self, post: &ScoredPost<'_>, out: &mut Vec<AlertEvent>) {
+        let minute = post.event_time_ms.div_euclid(MINUTE_MS);
+        if self.closed_minute.is_some_and(|closed| minute <= closed) {
+            self.counters.late += 1;
+            return;
+        }
+        match post.area {
+            None => self.counters.unresolved += 1,
+            Some((id, name)) => {
+                self.counters.aggregated += 1;
+                let longest = self.longest;
+                let threshold = self.config.tension_threshold;
+                let keep = self.config.evidence_posts;
+                let state = self
+                    .areas
+                    .entry(id.to_string())
+                    .or_insert_with(|| AreaState {
+                        name: name.to_string(),
+                        windows: AreaWindows::new(longest, minute),
+                        located: Vec::new(),
+                        baseline: Baseline::default(),
+                        rules: Vec::new(),
+                        active: Vec::new(),
+                        evidence: Vec::new(),
+                        other_words: Vec::new(),
+                    });
+                if let Some(bucket) = state.windows.bucket_mut(minute) {
+                    bucket.add(post.tension, post.sentiment, post.negative, threshold);
+                }
+                state.located.push((minute, post.located));
+                if post.tension >= threshold {
+                    state.evidence.push((
+                        minute,
+                        post.tension,
+                        post.id.to_string(),
+                        post.text.to_string(),
+                    ));
+                    // Keep the most tense, newest first among equals; bounded per area.
+                    state
+                        .evidence
+                        .sort_by(|a, b| b.1.total_cmp(&a.1).then(b.0.cmp(&a.0)));
+                    state.evidence.truncate(keep.max(1) * 4);
+                } else if state.other_words.len() < OTHER_POSTS_KEPT {
+                    state.other_words.push((minute, post.text.to_string()));
+                }
+            }
+        }
+        let newest = self
+            .newest_ms
+            .map_or(post.event_time_ms, |n| n.max(post.event_time_ms));
+        self.newest_ms = Some(newest);
+        let watermark_minute = (newest - self.config.allowed_lateness_ms).div_euclid(MINUTE_MS) - 1;
+        self.close_until(watermark_minute, out);
+    }
+
+    /// Closes every minute up to the newest post's (end of input): the remaining
+    /// alert events go to `out`.
+    pub fn finish(&mut self, out: &mut Vec<AlertEvent>) {
+        if let Some(newest) = self.newest_ms {
+            self.close_until(newest.div_euclid(MINUTE_MS), out);
+        }
+    }
+
+    fn close_until(&mut self, last: i64, out: &mut Vec<AlertEvent>) {
+        let first = match self.closed_minute {
+            Some(closed) => closed + 1,
+            None => match self.areas.values().map(|a| a.windows.newest()).min() {
+                Some(oldest) => oldest.min(last),
+                None => return,
+            },
+        };
+        for minute in first..=last {
+            self.evaluate(minute, out);
+            self.closed_minute = Some(minute);
+        }
+    }
+
+    fn evaluate(&mut self, minute: i64, out: &mut Vec<AlertEvent>) {
+        let short = self.config.windows.iter().copied().min().unwrap_or(15) as usize;
+        // The country right now, per window: the total, and every area's tension
+        // share (sorted), to compare each area with the others.
+        let mut national: HashMap<usize, Tally> = HashMap::new();
+        let mut shares: HashMap<usize, Vec<f64>> = HashMap::new();
+        for state in self.areas.values_mut() {
+            state.windows.advance_to(minute);
+            for &length in &self.config.windows {
+                let tally = state.windows.window(minute, length as usize);
+                national.entry(length as usize).or_default().merge(&tally);
+                if tally.posts >= MIN_POSTS_FOR_TYPICAL {
+                    shares
+                        .entry(length as usize)
+                        .or_default()
+                        .push(tally.tension_share());
+                }
+            }
+        }
+        for values in shares.values_mut() {
+            values.sort_by(f64::total_cmp);
+        }
+        let global_share = if self.global_share.updates() == 0 {
+            national
+                .get(&self.longest)
+                .map_or(0.02, Tally::tension_share)
+                .max(0.005)
+        } else {
+            self.global_share.mean().max(0.005)
+        };
+        let hour_of_day = (minute.div_euclid(60).rem_euclid(24)) as usize;
+        let mut elevated_areas = 0usize;
+        let mut areas_with_posts = 0usize;
+        let rules = self.config.rules.clone();
+        for (id, state) in self.areas.iter_mut() {
+            state.rules.resize(rules.len(), RuleState::default());
+            state.active.resize(rules.len(), None);
+            let short_tally = state.windows.window(minute, short);
+            if short_tally.posts > 0 {
+                areas_with_posts += 1;
+                let own = state.baseline.tension_share(global_share);
+                if short_tally.tension_posts >= 3
+                    && short_tally.tension_share() >= 2.0 * own.max(0.01)
+                {
+                    elevated_areas += 1;
+                }
+            }
+            for (slot, rule) in rules.iter().enumerate() {
+                let length = rule.window_minutes as usize;
+                let tally = state.windows.window(minute, length);
+                let own = (tally.posts >= MIN_POSTS_FOR_TYPICAL).then(|| tally.tension_share());
+                let others = shares
+                    .get(&length)
+                    .map_or(0.0, |v| upper_quartile_without(v, own));
+                let expected_share = state.baseline.tension_share(global_share).max(others);
+                let expected_posts = state.baseline.expected_posts(hour_of_day, length as f64);
+                let metric = match rule.metric {
+                    Metric::TensionZ => count_excess_z(
+                        f64::from(tally.tension_posts),
+                        f64::from(tally.posts) * expected_share,
+                    ),
+                    Metric::VolumeZ => {
+                        expected_posts.map_or(0.0, |e| count_excess_z(f64::from(tally.posts), e))
+                    }
+                };
+                let lift = tally.tension_share() / expected_share.max(0.005);
+                let longest_share = state.windows.window(minute, self.longest).tension_share();
+                let holds = metric >= rule.threshold
+                    && tally.posts >= rule.min_posts
+                    && tally.tension_posts >= rule.min_tension_posts
+                    && lift >= rule.min_lift
+                    && (!rule.rising || tally.tension_share() > longest_share);
+                let cleared = metric < rule.clear_below;
+                let observed = Observed {
+                    window: window_name(rule.window_minutes),
+                    posts: tally.posts,
+                    tension: round4(tally.tension_share()),
+                    sentiment: round4(tally.mean_sentiment()),
+                    baseline_posts: round4(expected_posts.unwrap_or(0.0)),
+                    baseline_tension: round4(expected_share),
+                    zscore: round4(metric),
+                };
+                match state.rules[slot].step(rule, minute, holds, cleared) {
+                    Transition::None => {}
+                    Transition::Fire { since } => {
+                        let event = AlertEvent {
+                            id: alert_id(id, &rule.name, since),
+                            status: "firing",
+                            rule: rule.name.clone(),
+                            severity: rule.severity,
+                            area: AreaRef {
+                                id: id.clone(),
+                                name: state.name.clone(),
+                            },
+                            starts_at: rfc3339(since * MINUTE_MS),
+                            ends_at: None,
+                            observed,
+                            evidence: evidence(state, minute, length, self.config.evidence_posts),
+                        };
+                        out.push(event.clone());
+                        state.active[slot] = Some(ActiveAlert { event });
+                    }
+                    Transition::Resolve { since } => {
+                        if let Some(active) = state.active[slot].take() {
+                            let mut event = active.event;
+                            event.status = "resolved";
+                            event.ends_at = Some(rfc3339(since * MINUTE_MS));
+                            out.push(event);
+                        }
+                    }
+                }
+            }
+            learn_closed_hour(state, minute);
+            let window_start = minute - self.longest as i64;
+            state.located.retain(|(m, _)| *m > window_start);
+            state.evidence.retain(|(m, ..)| *m > window_start);
+            state.other_words.retain(|(m, _)| *m > window_start);
+        }
+        if (minute + 1).rem_euclid(60) == 0 {
+            if let Some(hour) = national.get(&self.longest) {
+                if hour.posts > 0 {
+                    self.global_share.update(hour.tension_share());
+                }
+            }
+        }
+        self.evaluate_national(
+            minute,
+            elevated_areas,
+            areas_with_posts,
+            &national,
+            short,
+            out,
+        );
+    }
+
+    fn evaluate_national(
+        &mut self,
+        minute: i64,
+        elevated: usize,
+        with_posts: usize,
+        national: &HashMap<usize, Tally>,
+        short: usize,
+        out: &mut Vec<AlertEvent>,
+    ) {
+        let rule = Rule {
+            name: NATIONAL_RULE.into(),
+            severity: Severity::Info,
+            metric: Metric::TensionZ,
+            window_minutes: short as u32,
+            threshold: 1.0,
+            clear_below: 1.0,
+            min_posts: 0,
+            min_tension_posts: 0,
+            min_lift: 0.0,
+            rising: false,
+            hold_minutes: 3,
+            clear_minutes: 30,
+            cooldown_minutes: 180,
+        };
+        let share = if with_posts == 0 {
+            0.0
+        } else {
+            elevated as f64 / with_posts as f64
+        };
+        let holds =
+            elevated >= self.config.national_min_areas && share >= self.config.national_area_share;
+        let tally = national.get(&short).copied().unwrap_or_default();
+        match self.national.step(&rule, minute, holds, !holds) {
+            Transition::None => {}
+            Transition::Fire { since } => {
+                let event = AlertEvent {
+                    id: alert_id("national", NATIONAL_RULE, since),
+                    status: "firing",
+                    rule: NATIONAL_RULE.into(),
+                    severity: Severity::Info,
+                    area: AreaRef {
+                        id: "national".into(),
+                        name: "National".into(),
+                    },
+                    starts_at: rfc3339(since * MINUTE_MS),
+                    ends_at: None,
+                    observed: Observed {
+                        window: window_name(rule.window_minutes),
+                        posts: tally.posts,
+                        tension: round4(tally.tension_share()),
+                        sentiment: round4(tally.mean_sentiment()),
+                        baseline_posts: 0.0,
+                        baseline_tension: round4(self.global_share.mean()),
+                        zscore: round4(share),
+                    },
+                    evidence: Evidence {
+                        terms: Vec::new(),
+                        posts: Vec::new(),
+                        located: BTreeMap::new(),
+                    },
+                };
+                out.push(event.clone());
+                self.national_alert = Some(ActiveAlert { event });
+            }
+            Transition::Resolve { since } => {
+                if let Some(active) = self.national_alert.take() {
+                    let mut event = active.event;
+                    event.status = "resolved";
+                    event.ends_at = Some(rfc3339(since * MINUTE_MS));
+                    out.push(event);
+                }
+            }
+        }
+    }
+}
+
+/// An area needs this many posts in a window for its share to count towards the
+/// country's spread of shares.
+const MIN_POSTS_FOR_TYPICAL: u32 = 3;
+
+/// The upper quartile of `sorted` with one occurrence of `own` left out (0 when
+/// nothing is left): the share a quarter of the other areas reach right now. An area
+/// has to stand out from that to be local news.
+fn upper_quartile_without(sorted: &[f64], own: Option<f64>) -> f64 {
+    let skip = own.and_then(|own| sorted.iter().position(|v| *v == own));
+    let others = sorted.len() - usize::from(skip.is_some());
+    if others == 0 {
+        return 0.0;
+    }
+    let rank = (others * 3) / 4;
+    let index = match skip {
+        Some(skipped) if rank >= skipped => rank + 1,
+        _ => rank,
+    };
+    sorted[index.min(sorted.len() - 1)]
+}
+
+/// Posts without tension kept per area for the terms' comparison.
+const OTHER_POSTS_KEPT: usize = 200;
+
+/// Learns the hour that ends at `minute` into the area's baseline.
+fn learn_closed_hour(state: &mut AreaState, minute: i64) {
+    if (minute + 1).rem_euclid(60) != 0 {
+        return;
+    }
+    let hour = state.windows.window(minute, 60);
+    let frozen = state.active.iter().any(Option::is_some);
+    let hour_of_day = (minute.div_euclid(60).rem_euclid(24)) as usize;
+    state
+        .baseline
+        .learn_hour(hour_of_day, hour.posts, hour.tension_posts, frozen);
+}
+
+/// The evidence of an alert: the most tense posts of the window, the words that set
+/// them apart from the area's other posts, and how the window's posts were located.
+fn evidence(state: &AreaState, minute: i64, length: usize, keep: usize) -> Evidence {
+    let start = minute - length as i64;
+    let tense: Vec<&(i64, f32, String, String)> =
+        state.evidence.iter().filter(|(m, ..)| *m > start).collect();
+    let mut located = BTreeMap::new();
+    for (_, how) in state.located.iter().filter(|(m, _)| *m > start) {
+        *located.entry(how.as_str().to_string()).or_insert(0) += 1;
+    }
+    let posts = tense
+        .iter()
+        .take(keep)
+        .map(|(_, tension, id, text)| EvidencePost {
+            id: id.clone(),
+            text: text.clone(),
+            tension: round4(f64::from(*tension)),
+        })
+        .collect();
+    let terms = distinguishing_terms(
+        tense.iter().map(|(.., text)| text.as_str()),
+        state.other_words.iter().map(|(_, text)| text.as_str()),
+    );
+    Evidence {
+        terms,
+        posts,
+        located,
+    }
+}
+
+/// Words of at least four letters that are more frequent in `tense` than in
+/// `others`, by lift with add-one smoothing, most distinguishing first (ties by word,
+/// so the order is deterministic).
+fn distinguishing_terms<'a>(
+    tense: impl Iterator<Item = &'a str>,
+    others: impl Iterator<Item = &'a str>,
+) -> Vec<String> {
+    let mut tokens = onrust_text::Tokens::new();
+    let mut count = |texts: &mut dyn Iterator<Item = &'a str>| {
+        let mut counts: HashMap<String, u32> = HashMap::new();
+        let mut total = 0u32;
+        for text in texts {
+            tokens.tokenize(text);
+            for (token, form) in tokens.iter() {
+                if token.kind == onrust_text::TokenKind::Word && form.chars().count() >= 4 {
+                    *counts.entry(form.to_string()).or_insert(0) += 1;
+                    total += 1;
+                }
+            }
+        }
+        (counts, total)
+    };
+    let (tense_counts, tense_total) = count(&mut { tense });
+    let (other_counts, other_total) = count(&mut { others });
+    let vocabulary = (tense_counts.len() + other_counts.len()).max(1) as f64;
+    let mut scored: Vec<(f64, String)> = tense_counts
+        .into_iter()
+        .filter(|(_, n)| *n >= 2)
+        .map(|(word, n)| {
+            let p_tense = (f64::from(n) + 1.0) / (f64::from(tense_total) + vocabulary);
+            let p_other = (f64::from(other_counts.get(&word).copied().unwrap_or(0)) + 1.0)
+                / (f64::from(other_total) + vocabulary);
+            (p_tense / p_other, word)
+        })
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    scored
+        .into_iter()
+        .take(TERMS_SHOWN)
+        .map(|(_, word)| word)
+        .collect()
+}
+
+/// Terms shown in an alert.
+const TERMS_SHOWN: usize = 5;
+
+fn window_name(minutes: u32) -> String {
+    if minutes % 60 == 0 {
+        format!("{}h", minutes / 60)
+    } else {
+        format!("{minutes}m")
+    }
+}
+
+fn rfc3339(ms: i64) -> String {
+    DateTime::from_timestamp_millis(ms).map_or_else(
+        || ms.to_string(),
+        |t| t.to_rfc3339_opts(SecondsFormat::Secs, true),
+    )
+}
+
+fn round4(x: f64) -> f64 {
+    if x.is_finite() {
+        (x * 10_000.0).round() / 10_000.0
+    } else {
+        0.0
+    }
+}
+
+/// A stable id for an alert episode: the same area, rule and start give the same id.
+fn alert_id(area: &str, rule: &str, since_minute: i64) -> String {
+    let hash = onrust_text::hash::FeatureHash::new(0xA1)
+        .str(area)
+        .str(rule)
+        .bytes(&since_minute.to_le_bytes())
+        .finish();
+    format!("{hash:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A synthetic stream: `rate` posts a minute per area, of which `tense` share tense.
+    struct Stream {
+        rng: fastrand::Rng,
+        posts: Vec<(i64, String, f32)>,
+    }
+
+    const DAY_MINUTES: i64 = 24 * 60;
+
+    /// Every scenario runs with these seeds: a behaviour that holds for one random
+    /// stream only is luck, not a property.
+    const SEEDS: std::ops::RangeInclusive<u64> = 1..=8;
+
+    impl Stream {
+        fn new(seed: u64) -> Stream {
+            Stream {
+                rng: fastrand::Rng::with_seed(seed),
+                posts: Vec::new(),
+            }
+        }
+
+        /// Posts for `area` in minutes `from..to`: `per_hour` posts an hour on average,
+        /// each tense with probability `tense`.
+        fn area(
+            &mut self,
+            area: &str,
+            from: i64,
+            to: i64,
+            per_hour: f64,
+            tense: f64,
+        ) -> &mut Stream {
+            for minute in from..to {
+                let mut expected = per_hour / 60.0;
+                while expected > 0.0 {
+                    if self.rng.f64() < expected.min(1.0) {
+                        let tension = if self.rng.f64() < tense { 0.9 } else { 0.05 };
+                        let at = minute * MINUTE_MS + i64::from(self.rng.u32(0..60_000));
+                        self.posts.push((at, area.to_string(), tension));
+                    }
+                    expected -= 1.0;
+                }
+            }
+            self
+        }
+
+        fn run(&mut self) -> Vec<AlertEvent> {
+            self.posts.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+            let mut engine = Engine::new(EngineConfig::default());
+            let mut out = Vec::new();
+            for (i, (at, area, tension)) in self.posts.iter().enumerate() {
+                let id = i.to_string();
+                let text = if *tension > 0.5 {
+                    "iedereen naar het plein, stenen mee"
+                } else {
+                    "mooie dag in het park"
+                };
+                let post = ScoredPost {
+                    id: &id,
+                    text,
+                    event_time_ms: *at,
+                    area: Some((area, area)),
+                    located: Located::AreaField,
+                    tension: *tension,
+                    sentiment: if *tension > 0.5 { -0.8 } else { 0.3 },
+                    negative: *tension > 0.5,
+                };
+                engine.add(&post, &mut out);
+            }
+            engine.finish(&mut out);
+            out
+        }
+    }
+
+    fn fired(events: &[AlertEvent]) -> Vec<(String, String)> {
+        events
+            .iter()
+            .filter(|e| e.status == "firing")
+            .map(|e| (e.area.id.clone(), e.rule.clone()))
+            .collect()
+    }
+
+    /// Three quiet days for a city, a town and a village.
+    fn quiet_days(stream: &mut Stream, days: i64) {
+        let end = days * DAY_MINUTES;
+        stream
+            .area("city", 0, end, 300.0, 0.02)
+            .area("town", 0, end, 40.0, 0.02)
+            .area("village", 0, end, 3.0, 0.02);
+    }
+
+    #[test]
+    fn a_build_up_in_a_town_fires_warning_then_critical_and_resolves() {
+        for seed in SEEDS {
+            let mut stream = Stream::new(seed);
+            quiet_days(&mut stream, 3);
+            let start = 3 * DAY_MINUTES;
+            quiet_days_after(&mut stream, start, start + 240);
+            // Tension builds over an hour, then dies down.
+            stream.area("town", start + 60, start + 80, 60.0, 0.3);
+            stream.area("town", start + 80, start + 110, 150.0, 0.7);
+            let events = stream.run();
+            let town: Vec<&AlertEvent> = events.iter().filter(|e| e.area.id == "town").collect();
+            let rules: Vec<(&str, &str)> =
+                town.iter().map(|e| (e.rule.as_str(), e.status)).collect();
+            assert!(rules.contains(&("tension_elevated", "firing")), "{rules:?}");
+            assert!(rules.contains(&("tension_critical", "firing")), "{rules:?}");
+            assert!(
+                rules.contains(&("tension_elevated", "resolved")),
+                "{rules:?}"
+            );
+            let warning = town
+                .iter()
+                .find(|e| e.rule == "tension_elevated")
+                .expect("warning");
+            let critical = town
+                .iter()
+                .find(|e| e.rule == "tension_critical")
+                .expect("critical");
+            assert!(warning.starts_at <= critical.starts_at);
+            assert!(!warning.evidence.posts.is_empty());
+            assert_eq!(
+                warning.evidence.located.get("area").copied().map(|n| n > 0),
+                Some(true)
+            );
+            let resolved = town
+                .iter()
+                .find(|e| e.rule == "tension_elevated" && e.status == "resolved")
+                .expect("resolved");
+            assert_eq!(resolved.id, warning.id, "same id for the episode");
+            assert!(resolved.ends_at.is_some());
+            assert!(
+                fired(&events).iter().all(|(area, _)| area == "town"),
+                "{:?}",
+                fired(&events)
+            );
+        }
+    }
+
+    fn quiet_days_after(stream: &mut Stream, from: i64, to: i64) {
+        stream
+            .area("city", from, to, 300.0, 0.02)
+            .area("town", from, to, 40.0, 0.02)
+            .area("village", from, to, 3.0, 0.02);
+    }
+
+    #[test]
+    fn a_handful_of_angry_posts_in_a_village_is_not_an_alert() {
+        for seed in SEEDS {
+            let mut stream = Stream::new(seed);
+            quiet_days(&mut stream, 3);
+            let start = 3 * DAY_MINUTES;
+            quiet_days_after(&mut stream, start, start + 120);
+            stream.area("village", start + 30, start + 40, 12.0, 1.0);
+            let events = stream.run();
+            assert!(fired(&events).is_empty(), "{:?}", fired(&events));
+        }
+    }
+
+    #[test]
+    fn volume_without_tension_is_at_most_info() {
+        for seed in SEEDS {
+            let mut stream = Stream::new(seed);
+            quiet_days(&mut stream, 3);
+            let start = 3 * DAY_MINUTES;
+            quiet_days_after(&mut stream, start, start + 240);
+            stream.area("city", start + 60, start + 150, 2_000.0, 0.02);
+            let events = stream.run();
+            let fired = fired(&events);
+            assert!(
+                fired.contains(&("city".to_string(), "volume_surge".to_string())),
+                "{fired:?}"
+            );
+            assert!(
+                events.iter().all(|e| e.severity == Severity::Info),
+                "{fired:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn tension_everywhere_at_once_is_one_national_info() {
+        for seed in SEEDS {
+            let mut stream = Stream::new(seed);
+            quiet_days(&mut stream, 3);
+            let start = 3 * DAY_MINUTES;
+            quiet_days_after(&mut stream, start, start + 240);
+            for area in ["city", "town", "village", "a", "b", "c"] {
+                stream.area(area, start + 60, start + 120, 60.0, 0.4);
+            }
+            stream
+                .area("a", 0, start, 20.0, 0.02)
+                .area("b", 0, start, 20.0, 0.02)
+                .area("c", 0, start, 20.0, 0.02);
+            let events = stream.run();
+            let fired = fired(&events);
+            assert!(
+                events.iter().all(|e| e.severity == Severity::Info),
+                "{fired:?}"
+            );
+            assert_eq!(
+                fired
+                    .iter()
+                    .filter(|(_, rule)| rule == NATIONAL_RULE)
+                    .count(),
+                1,
+                "{fired:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn late_posts_are_counted_not_added() {
+        let mut engine = Engine::new(EngineConfig::default());
+        let mut out = Vec::new();
+        let post = |at: i64| ScoredPost {
+            id: "1",
+            text: "x",
+            event_time_ms: at,
+            area: Some(("a", "A")),
+            located: Located::AreaField,
+            tension: 0.1,
+            sentiment: 0.0,
+            negative: false,
+        };
+        engine.add(&post(60 * MINUTE_MS), &mut out);
+        engine.add(&post(58 * MINUTE_MS), &mut out);
+        assert_eq!(engine.counters().late, 0, "within the allowed lateness");
+        engine.add(&post(120 * MINUTE_MS), &mut out);
+        engine.add(&post(61 * MINUTE_MS), &mut out);
+        assert_eq!(engine.counters().late, 1);
+        assert_eq!(engine.counters().aggregated, 3);
+    }
+
+    #[test]
+    fn the_same_stream_gives_the_same_events() {
+        let run = || {
+            let mut stream = Stream::new(1);
+            quiet_days(&mut stream, 2);
+            stream.area("town", 2 * DAY_MINUTES, 2 * DAY_MINUTES + 60, 200.0, 0.7);
+            serde_json::to_string(&stream.run()).expect("serialise")
+        };
+        assert_eq!(run(), run());
+    }
+
+    #[test]
+    fn terms_are_ranked_by_lift_not_frequency() {
+        let tense = [
+            "rellen bij het station vanavond",
+            "rellen bij het plein vanavond",
+            "vanavond weer rellen",
+        ];
+        let others = [
+            "vanavond lekker eten",
+            "vanavond naar de film",
+            "mooie avond vanavond",
+            "vanavond thuis",
+        ];
+        let terms = distinguishing_terms(tense.into_iter(), others.into_iter());
+        assert_eq!(
+            terms.first().map(String::as_str),
+            Some("rellen"),
+            "{terms:?}"
+        );
+        let vanavond = terms.iter().position(|t| t == "vanavond");
+        assert!(vanavond.is_none_or(|p| p > 0), "{terms:?}");
+    }
+
+    #[test]
+    fn upper_quartile_leaves_the_area_itself_out() {
+        let sorted = [0.01, 0.02, 0.03, 0.04, 0.5];
+        assert_eq!(upper_quartile_without(&sorted, Some(0.5)), 0.04);
+        assert_eq!(upper_quartile_without(&sorted, None), 0.04);
+        assert_eq!(upper_quartile_without(&[0.3], Some(0.3)), 0.0);
+        assert_eq!(upper_quartile_without(&[], None), 0.0);
+    }
+
+    #[test]
+    fn alert_ids_are_stable_and_distinct() {
+        assert_eq!(alert_id("a", "r", 5), alert_id("a", "r", 5));
+        assert_ne!(alert_id("a", "r", 5), alert_id("a", "r", 6));
+        assert_ne!(alert_id("a", "r", 5), alert_id("b", "r", 5));
+        assert_eq!(window_name(15), "15m");
+        assert_eq!(window_name(60), "1h");
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+    }
+}
