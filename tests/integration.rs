@@ -3,6 +3,7 @@
 
 mod support;
 
+mod replay;
 mod score;
 mod shipped_models;
 mod train_eval;

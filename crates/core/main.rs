@@ -8,7 +8,9 @@
 mod data;
 mod eval;
 mod models;
+mod replay;
 mod score;
+mod settings;
 mod train;
 
 use std::process::ExitCode;
@@ -26,6 +28,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     Score(score::ScoreArgs),
+    Replay(replay::ReplayArgs),
     Train(train::TrainArgs),
     Eval(eval::EvalArgs),
 }
@@ -45,6 +48,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Score(args) => score::run(&args),
+        Command::Replay(args) => replay::run(&args),
         Command::Train(args) => train::run(&args),
         Command::Eval(args) => eval::run(&args),
     };

@@ -575,21 +575,25 @@ fn evidence(state: &AreaState, minute: i64, length: usize, keep: usize) -> Evide
     }
 }
 
-/// Words of at least four letters that are more frequent in `tense` than in
-/// `others`, by lift with add-one smoothing, most distinguishing first (ties by word,
-/// so the order is deterministic).
+/// Words of at least four letters, function words left out, that are more frequent
+/// in `tense` than in `others`, by lift with add-one smoothing, most distinguishing
+/// first (ties by word, so the order is deterministic).
 fn distinguishing_terms<'a>(
     tense: impl Iterator<Item = &'a str>,
     others: impl Iterator<Item = &'a str>,
 ) -> Vec<String> {
     let mut tokens = onrust_text::Tokens::new();
+    let identifier = onrust_text::LanguageIdentifier::new();
     let mut count = |texts: &mut dyn Iterator<Item = &'a str>| {
         let mut counts: HashMap<String, u32> = HashMap::new();
         let mut total = 0u32;
         for text in texts {
             tokens.tokenize(text);
             for (token, form) in tokens.iter() {
-                if token.kind == onrust_text::TokenKind::Word && form.chars().count() >= 4 {
+                if token.kind == onrust_text::TokenKind::Word
+                    && form.chars().count() >= 4
+                    && !identifier.is_function_word(form)
+                {
                     *counts.entry(form.to_string()).or_insert(0) += 1;
                     total += 1;
                 }

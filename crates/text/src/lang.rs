@@ -256,6 +256,12 @@ impl LanguageIdentifier {
         }
     }
 
+    /// Whether `word` (a matching form) is a function word of any language known here
+    /// ("mijn", "the", "nicht"): words that say nothing of a post's topic.
+    pub fn is_function_word(&self, word: &str) -> bool {
+        self.votes.contains_key(word)
+    }
+
     /// Identifies the language of a tokenized post.
     pub fn identify(&self, tokens: &Tokens) -> (Lang, Method) {
         let mut tally = [0f32; FUNCTION_WORDS.len()];
@@ -389,6 +395,14 @@ mod tests {
         assert_eq!(best_two(&[1.0, 3.0, 2.0, 0.5]), (1, 3.0, 2.0));
         assert_eq!(best_two(&[5u32, 5]), (0, 5, 5), "a tie leaves no margin");
         assert_eq!(best_two::<u32>(&[]), (0, 0, 0));
+    }
+
+    #[test]
+    fn function_words_are_known_and_content_words_are_not() {
+        let identifier = LanguageIdentifier::new();
+        assert!(identifier.is_function_word("mijn"));
+        assert!(identifier.is_function_word("the"));
+        assert!(!identifier.is_function_word("politie"));
     }
 
     #[test]

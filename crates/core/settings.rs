@@ -1,0 +1,282 @@
+//! The configuration file (contract section 4): TOML read with the `config` crate,
+//! overridden by `ONRUST_<SECTION>__<KEY>` environment variables, every key with a
+//! default (an empty file is valid), unknown keys and impossible values refused
+//! with the key named. Relative paths are relative to the file.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use onrust_signal::engine::EngineConfig;
+use onrust_signal::rules::Rule;
+use onrust_signal::Limits;
+use serde::Deserialize;
+
+use crate::UsageError;
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// `[areas]`.
+    pub areas: AreasSettings,
+    /// `[kafka]`: read by `run`; `replay` reads no broker.
+    pub kafka: KafkaSettings,
+    /// `[http]`: read by `run`.
+    pub http: HttpSettings,
+    /// `[[webhooks]]`: `replay` writes alerts to standard output instead.
+    pub webhooks: Vec<WebhookSettings>,
+    /// `[privacy]`.
+    pub privacy: PrivacySettings,
+    /// `[model]`.
+    pub model: ModelSettings,
+    /// `[input]`: limits on accepted posts.
+    pub input: InputSettings,
+    /// `[signal]`: windows, lateness, national topics, evidence.
+    pub signal: SignalSettings,
+    /// `[[rules]]`; none: the built-in rules.
+    pub rules: Vec<Rule>,
+}
+
+/// `[areas]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AreasSettings {
+    /// The areas GeoJSON file; absent: areas come only from posts' `area` fields.
+    pub file: Option<PathBuf>,
+}
+
+/// `[kafka]`.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KafkaSettings {
+    /// Bootstrap servers.
+    pub brokers: String,
+    /// The topic of posts.
+    pub topic: String,
+    /// The consumer group.
+    pub group: String,
+    /// Where rejected messages go.
+    pub dead_letter_topic: String,
+    /// Any other librdkafka setting, passed through (TLS, SASL, timeouts).
+    pub options: BTreeMap<String, String>,
+}
+
+impl Default for KafkaSettings {
+    fn default() -> Self {
+        KafkaSettings {
+            brokers: "127.0.0.1:9092".into(),
+            topic: "posts".into(),
+            group: "onrust".into(),
+            dead_letter_topic: "posts.dead".into(),
+            options: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[http]`.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Address and port of the HTTP server.
+    pub listen: String,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            listen: "127.0.0.1:8080".into(),
+        }
+    }
+}
+
+/// One `[[webhooks]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Where alerts are posted.
+    pub url: String,
+    /// The environment variable holding the HMAC secret.
+    #[serde(default)]
+    #[expect(dead_code, reason = "read by `onrust run`'s webhook sink (issue 4)")]
+    pub secret_env: Option<String>,
+}
+
+/// `[privacy]`.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrivacySettings {
+    /// The environment variable holding the key that pseudonymises authors.
+    pub author_key_env: String,
+}
+
+impl Default for PrivacySettings {
+    fn default() -> Self {
+        PrivacySettings {
+            author_key_env: "ONRUST_AUTHOR_KEY".into(),
+        }
+    }
+}
+
+/// `[model]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelSettings {
+    /// Models to use instead of the built-in ones (as `--model DIR`).
+    pub dir: Option<PathBuf>,
+}
+
+/// `[input]`.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InputSettings {
+    /// Largest message accepted, in bytes.
+    pub max_message_bytes: usize,
+    /// Largest `text` accepted, in bytes.
+    pub max_text_bytes: usize,
+}
+
+impl Default for InputSettings {
+    fn default() -> Self {
+        let limits = Limits::default();
+        InputSettings {
+            max_message_bytes: limits.max_message_bytes,
+            max_text_bytes: limits.max_text_bytes,
+        }
+    }
+}
+
+/// `[signal]`.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SignalSettings {
+    /// Window lengths in minutes.
+    pub windows_minutes: Vec<u32>,
+    /// How late a post may arrive (event time) and still count, in minutes.
+    pub allowed_lateness_minutes: u32,
+    /// Tension at or above which a post counts as tense.
+    pub tension_threshold: f32,
+    /// A national topic: at least this share of areas with posts elevated ...
+    pub national_area_share: f64,
+    /// ... and at least this many.
+    pub national_min_areas: usize,
+    /// Most tense posts shown in an alert.
+    pub evidence_posts: usize,
+}
+
+impl Default for SignalSettings {
+    fn default() -> Self {
+        let engine = EngineConfig::default();
+        SignalSettings {
+            windows_minutes: engine.windows,
+            allowed_lateness_minutes: (engine.allowed_lateness_ms / 60_000) as u32,
+            tension_threshold: engine.tension_threshold,
+            national_area_share: engine.national_area_share,
+            national_min_areas: engine.national_min_areas,
+            evidence_posts: engine.evidence_posts,
+        }
+    }
+}
+
+impl Settings {
+    /// Reads `path` with environment overrides and checks every value.
+    pub fn load(path: &Path) -> Result<Settings, UsageError> {
+        let bad = |error: String| UsageError(format!("{}: {error}", path.display()));
+        if !path.is_file() {
+            return Err(bad("no such configuration file".into()));
+        }
+        // Only `ONRUST_<SECTION>__<KEY>` variables override keys: others that share the
+        // prefix (`ONRUST_AUTHOR_KEY`, `ONRUST_WEBHOOK_SECRET`) hold secrets, not keys.
+        let overrides: config::Map<String, String> = std::env::vars()
+            .filter(|(name, _)| name.starts_with("ONRUST_") && name.contains("__"))
+            .collect();
+        let mut settings: Settings = config::Config::builder()
+            .add_source(config::File::from(path).format(config::FileFormat::Toml))
+            .add_source(
+                config::Environment::with_prefix("ONRUST")
+                    .prefix_separator("_")
+                    .separator("__")
+                    .source(Some(overrides)),
+            )
+            .build()
+            .and_then(config::Config::try_deserialize)
+            .map_err(|e| bad(e.to_string()))?;
+        settings.validate().map_err(bad)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let resolve = |p: &mut Option<PathBuf>| {
+            if let Some(relative) = p.as_ref().filter(|p| p.is_relative()) {
+                *p = Some(base.join(relative));
+            }
+        };
+        resolve(&mut settings.areas.file);
+        resolve(&mut settings.model.dir);
+        Ok(settings)
+    }
+
+    /// Cross-field checks; the message names the key.
+    fn validate(&self) -> Result<(), String> {
+        let signal = &self.signal;
+        if signal.windows_minutes.is_empty() || signal.windows_minutes.contains(&0) {
+            return Err(
+                "signal.windows_minutes: give at least one window, each at least 1 minute".into(),
+            );
+        }
+        if !(signal.tension_threshold > 0.0 && signal.tension_threshold < 1.0) {
+            return Err(format!(
+                "signal.tension_threshold: {} is not between 0 and 1",
+                signal.tension_threshold
+            ));
+        }
+        if !(0.0..=1.0).contains(&signal.national_area_share) {
+            return Err("signal.national_area_share: must be between 0 and 1".into());
+        }
+        if self.input.max_text_bytes == 0
+            || self.input.max_text_bytes > self.input.max_message_bytes
+        {
+            return Err(
+                "input.max_text_bytes: must be positive and not above input.max_message_bytes"
+                    .into(),
+            );
+        }
+        let built_in = self.rules.is_empty();
+        for (index, rule) in self.engine().rules.iter().enumerate() {
+            rule.validate(&signal.windows_minutes).map_err(|reason| {
+                let which = if built_in { "built-in rule" } else { "rules" };
+                format!("{which}[{index}] ({}): {reason}", rule.name)
+            })?;
+        }
+        for (index, hook) in self.webhooks.iter().enumerate() {
+            if !(hook.url.starts_with("http://") || hook.url.starts_with("https://")) {
+                return Err(format!(
+                    "webhooks[{index}].url: {:?} is not an http(s) URL",
+                    hook.url
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The engine's settings.
+    pub fn engine(&self) -> EngineConfig {
+        EngineConfig {
+            windows: self.signal.windows_minutes.clone(),
+            allowed_lateness_ms: i64::from(self.signal.allowed_lateness_minutes) * 60_000,
+            tension_threshold: self.signal.tension_threshold,
+            rules: if self.rules.is_empty() {
+                Rule::defaults()
+            } else {
+                self.rules.clone()
+            },
+            national_area_share: self.signal.national_area_share,
+            national_min_areas: self.signal.national_min_areas,
+            evidence_posts: self.signal.evidence_posts,
+        }
+    }
+
+    /// The limits on accepted posts.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_message_bytes: self.input.max_message_bytes,
+            max_text_bytes: self.input.max_text_bytes,
+        }
+    }
+}
