@@ -171,6 +171,10 @@ struct ActiveAlert {
 #[derive(Debug, Clone)]
 struct AreaState {
     name: String,
+    /// The minute of its newest post.
+    last_post_minute: i64,
+    /// The next hour (index since the epoch) its baseline has to learn.
+    next_hour: i64,
     windows: AreaWindows,
     located: Vec<(i64, Located)>,
     baseline: Baseline,
@@ -238,6 +242,8 @@ impl Engine {
                     .entry(id.to_string())
                     .or_insert_with(|| AreaState {
                         name: name.to_string(),
+                        last_post_minute: minute,
+                        next_hour: minute.div_euclid(60),
                         windows: AreaWindows::new(longest, minute),
                         located: Vec::new(),
                         baseline: Baseline::default(),
@@ -246,6 +252,7 @@ impl Engine {
                         evidence: Vec::new(),
                         other_words: Vec::new(),
                     });
+                state.last_post_minute = state.last_post_minute.max(minute);
                 if let Some(bucket) = state.windows.bucket_mut(minute) {
                     bucket.add(post.tension, post.sentiment, post.negative, threshold);
                 }
@@ -303,7 +310,12 @@ impl Engine {
         // share (sorted), to compare each area with the others.
         let mut national: HashMap<usize, Tally> = HashMap::new();
         let mut shares: HashMap<usize, Vec<f64>> = HashMap::new();
-        for state in self.areas.values_mut() {
+        let longest = self.longest as i64;
+        for state in self
+            .areas
+            .values_mut()
+            .filter(|s| !s.is_idle(minute, longest))
+        {
             state.windows.advance_to(minute);
             for &length in &self.config.windows {
                 let tally = state.windows.window(minute, length as usize);
@@ -332,6 +344,12 @@ impl Engine {
         let mut areas_with_posts = 0usize;
         let rules = self.config.rules.clone();
         for (id, state) in self.areas.iter_mut() {
+            // An area without posts in its longest window and without an alert or a
+            // condition under way has nothing to evaluate: skipping it keeps a minute's
+            // work proportional to the active areas, not to all areas ever seen.
+            if state.is_idle(minute, longest) {
+                continue;
+            }
             state.rules.resize(rules.len(), RuleState::default());
             state.active.resize(rules.len(), None);
             let short_tally = state.windows.window(minute, short);
@@ -532,17 +550,39 @@ fn upper_quartile_without(sorted: &[f64], own: Option<f64>) -> f64 {
 /// Posts without tension kept per area for the terms' comparison.
 const OTHER_POSTS_KEPT: usize = 200;
 
-/// Learns the hour that ends at `minute` into the area's baseline.
+/// Hours of silence learnt at most when an idle area wakes: after two weeks the
+/// baseline has forgotten the rest anyway.
+const MAX_SILENT_HOURS: i64 = 14 * 24;
+
+impl AreaState {
+    /// Whether the area had no post in its longest window and has no alert active or
+    /// starting: there is nothing to evaluate for it.
+    fn is_idle(&self, minute: i64, longest: i64) -> bool {
+        minute - self.last_post_minute >= longest && self.rules.iter().all(RuleState::is_idle)
+    }
+}
+
+/// Learns the hour that ends at `minute` into the area's baseline, after the silent
+/// hours it skipped while idle (each learnt as an hour without posts).
 fn learn_closed_hour(state: &mut AreaState, minute: i64) {
     if (minute + 1).rem_euclid(60) != 0 {
         return;
     }
-    let hour = state.windows.window(minute, 60);
+    let hour_index = minute.div_euclid(60);
     let frozen = state.active.iter().any(Option::is_some);
-    let hour_of_day = (minute.div_euclid(60).rem_euclid(24)) as usize;
-    state
-        .baseline
-        .learn_hour(hour_of_day, hour.posts, hour.tension_posts, frozen);
+    for silent in state.next_hour.max(hour_index - MAX_SILENT_HOURS)..hour_index {
+        state
+            .baseline
+            .learn_hour(silent.rem_euclid(24) as usize, 0, 0, frozen);
+    }
+    let hour = state.windows.window(minute, 60);
+    state.baseline.learn_hour(
+        hour_index.rem_euclid(24) as usize,
+        hour.posts,
+        hour.tension_posts,
+        frozen,
+    );
+    state.next_hour = hour_index + 1;
 }
 
 /// The evidence of an alert: the most tense posts of the window, the words that set

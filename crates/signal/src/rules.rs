@@ -198,6 +198,11 @@ pub struct RuleState {
 }
 
 impl RuleState {
+    /// Whether nothing is under way: no alert, no condition holding or clearing.
+    pub fn is_idle(&self) -> bool {
+        !self.active && self.held_since.is_none() && self.clearing_since.is_none()
+    }
+
     /// Steps the state machine at `minute`: `holds` is whether the firing condition
     /// holds, `cleared` whether the metric is below `clear_below`.
     pub fn step(&mut self, rule: &Rule, minute: i64, holds: bool, cleared: bool) -> Transition {
