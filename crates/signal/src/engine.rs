@@ -176,6 +176,8 @@ struct AreaState {
     /// The next hour (index since the epoch) its baseline has to learn.
     next_hour: i64,
     windows: AreaWindows,
+    /// This minute's sum of each configured window, by length.
+    tallies: Vec<(usize, Tally)>,
     located: Vec<(i64, Located)>,
     baseline: Baseline,
     rules: Vec<RuleState>,
@@ -245,6 +247,7 @@ impl Engine {
                         last_post_minute: minute,
                         next_hour: minute.div_euclid(60),
                         windows: AreaWindows::new(longest, minute),
+                        tallies: Vec::new(),
                         located: Vec::new(),
                         baseline: Baseline::default(),
                         rules: Vec::new(),
@@ -317,8 +320,11 @@ impl Engine {
             .filter(|s| !s.is_idle(minute, longest))
         {
             state.windows.advance_to(minute);
+            // Each window summed once a minute; the rules below read these.
+            state.tallies.clear();
             for &length in &self.config.windows {
                 let tally = state.windows.window(minute, length as usize);
+                state.tallies.push((length as usize, tally));
                 national.entry(length as usize).or_default().merge(&tally);
                 if tally.posts >= MIN_POSTS_FOR_TYPICAL {
                     shares
@@ -352,7 +358,7 @@ impl Engine {
             }
             state.rules.resize(rules.len(), RuleState::default());
             state.active.resize(rules.len(), None);
-            let short_tally = state.windows.window(minute, short);
+            let short_tally = state.tally(short);
             if short_tally.posts > 0 {
                 areas_with_posts += 1;
                 let own = state.baseline.tension_share(global_share);
@@ -364,7 +370,7 @@ impl Engine {
             }
             for (slot, rule) in rules.iter().enumerate() {
                 let length = rule.window_minutes as usize;
-                let tally = state.windows.window(minute, length);
+                let tally = state.tally(length);
                 let own = (tally.posts >= MIN_POSTS_FOR_TYPICAL).then(|| tally.tension_share());
                 let others = shares
                     .get(&length)
@@ -381,7 +387,7 @@ impl Engine {
                     }
                 };
                 let lift = tally.tension_share() / expected_share.max(0.005);
-                let longest_share = state.windows.window(minute, self.longest).tension_share();
+                let longest_share = state.tally(self.longest).tension_share();
                 let holds = metric >= rule.threshold
                     && tally.posts >= rule.min_posts
                     && tally.tension_posts >= rule.min_tension_posts
@@ -555,6 +561,15 @@ const OTHER_POSTS_KEPT: usize = 200;
 const MAX_SILENT_HOURS: i64 = 14 * 24;
 
 impl AreaState {
+    /// This minute's sum of the window of `length` minutes (computed at the start of
+    /// the minute's evaluation; every window length a rule uses is configured).
+    fn tally(&self, length: usize) -> Tally {
+        self.tallies
+            .iter()
+            .find(|(l, _)| *l == length)
+            .map_or_else(Tally::default, |(_, tally)| *tally)
+    }
+
     /// Whether the area had no post in its longest window and has no alert active or
     /// starting: there is nothing to evaluate for it.
     fn is_idle(&self, minute: i64, longest: i64) -> bool {
