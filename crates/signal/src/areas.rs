@@ -180,11 +180,6 @@ impl Areas {
         Ok(areas)
     }
 
-    /// The areas, in file order.
-    pub fn all(&self) -> &[Area] {
-        &self.areas
-    }
-
     /// The area with this id.
     pub fn get(&self, id: &str) -> Option<&Area> {
         self.by_id.get(id).map(|&slot| &self.areas[slot])

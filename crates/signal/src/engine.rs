@@ -95,10 +95,14 @@ pub struct Observed {
     pub window: String,
     /// Posts in the window.
     pub posts: u32,
-    /// Share of tense posts in the window.
+    /// Share of tense posts in the window (the contract's `tension`).
     pub tension: f64,
     /// Mean sentiment in the window.
     pub sentiment: f64,
+    /// Mean tension probability in the window.
+    pub mean_tension: f64,
+    /// Share of negative posts in the window.
+    pub negative_share: f64,
     /// Posts the area normally has in such a window at this hour (0 when unknown).
     pub baseline_posts: f64,
     /// The tension share expected.
@@ -399,6 +403,8 @@ impl Engine {
                     posts: tally.posts,
                     tension: round4(tally.tension_share()),
                     sentiment: round4(tally.mean_sentiment()),
+                    mean_tension: round4(tally.mean_tension()),
+                    negative_share: round4(tally.negative_share()),
                     baseline_posts: round4(expected_posts.unwrap_or(0.0)),
                     baseline_tension: round4(expected_share),
                     zscore: round4(metric),
@@ -507,6 +513,8 @@ impl Engine {
                         posts: tally.posts,
                         tension: round4(tally.tension_share()),
                         sentiment: round4(tally.mean_sentiment()),
+                        mean_tension: round4(tally.mean_tension()),
+                        negative_share: round4(tally.negative_share()),
                         baseline_posts: 0.0,
                         baseline_tension: round4(self.global_share.mean()),
                         zscore: round4(share),
