@@ -429,14 +429,7 @@ impl Engine {
                         out.push(event.clone());
                         state.active[slot] = Some(ActiveAlert { event });
                     }
-                    Transition::Resolve { since } => {
-                        if let Some(active) = state.active[slot].take() {
-                            let mut event = active.event;
-                            event.status = "resolved";
-                            event.ends_at = Some(rfc3339(since * MINUTE_MS));
-                            out.push(event);
-                        }
-                    }
+                    Transition::Resolve { since } => resolve(&mut state.active[slot], since, out),
                 }
             }
             learn_closed_hour(state, minute);
@@ -528,14 +521,7 @@ impl Engine {
                 out.push(event.clone());
                 self.national_alert = Some(ActiveAlert { event });
             }
-            Transition::Resolve { since } => {
-                if let Some(active) = self.national_alert.take() {
-                    let mut event = active.event;
-                    event.status = "resolved";
-                    event.ends_at = Some(rfc3339(since * MINUTE_MS));
-                    out.push(event);
-                }
-            }
+            Transition::Resolve { since } => resolve(&mut self.national_alert, since, out),
         }
     }
 }
@@ -563,6 +549,16 @@ fn upper_quartile_without(sorted: &[f64], own: Option<f64>) -> f64 {
 
 /// Posts without tension kept per area for the terms' comparison.
 const OTHER_POSTS_KEPT: usize = 200;
+
+/// Ends an active alert: its firing event again, `resolved`, ending at `since`.
+fn resolve(active: &mut Option<ActiveAlert>, since: i64, out: &mut Vec<AlertEvent>) {
+    if let Some(active) = active.take() {
+        let mut event = active.event;
+        event.status = "resolved";
+        event.ends_at = Some(rfc3339(since * MINUTE_MS));
+        out.push(event);
+    }
+}
 
 /// Hours of silence learnt at most when an idle area wakes: after two weeks the
 /// baseline has forgotten the rest anyway.
