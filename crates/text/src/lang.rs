@@ -107,17 +107,34 @@ pub enum Method {
 /// Frequent function words per language. Words shared between languages ("de",
 /// "in", "die") count for each of them with a share of one vote.
 const FUNCTION_WORDS: &[(Lang, &str)] = &[
-    (Lang::NL, "de het een en van ik je jij dat die niet is op te in met zijn voor maar ook als er wat nog bij aan om dan wel naar hij ze we wij mijn kan geen meer heb heeft wordt werd deze dit zo al of uit door over onze jullie hun zij echt gewoon gaan gaat komt moet moeten nu hier daar waarom hoe wie alleen zonder tegen allemaal iedereen niks niets weer heel erg veel ben bent hebben kunnen zou mensen hoor toch even nou na rond boven onder tussen tijdens sinds omdat want dus toen alweer opnieuw overal iets zoals ja nee jouw haar hem ons waar wanneer welke twee drie vier vijf tien jaar dag week avond nacht vanavond vannacht vandaag gisteren morgen straks lekker mooi leuk goed slecht groot klein nieuw oud buurt wijk stad straat politie gemeente vrede rust oma opa kinderen zonder helemaal gelukkig bedankt dank succes eindelijk weekend zaterdag zondag maandag wedstrijd nooit had hadden mogen worden zal zullen wil willen ga kom doe doen zie zien weet vind denk zeg alles iemand niemand nergens altijd soms vaak eerst beter beste blijft gezellig heerlijk gefeliciteerd hup jongens lieverd scheids hè joh zeker misschien eigenlijk trouwens zelfs samen thuis buiten binnen terug weg uur minuten keer eerste laatste doei proost toppie balen jammer vet kapot hoezo"),
-    (Lang::EN, "a i the and is are was were to of in that it you for on with this be have has not but they we at by from or an what all your my me so just can will would about there their been if out up do don't no get like one know who when how why our more now only them here going i'm it's can't people really his her him she he please against between near yes thanks thank love good great day today tonight tomorrow yesterday night week year gotta gonna wanna lol omg u ur im dont cant wont didnt doesnt isnt these those which where while after before because again still never every some any much many very too than then should could must being its off over down back new old first last best worst happy sad police street town city had did does got make made see think want need ever everyone someone nobody nothing always sometimes another anyone cheers mate lads guys mum dad grandad nan easy vibes incoming massive downtown cancelled brilliant shocking decision glasses needs woke absolute scenes whole literally honestly anyway"),
-    (Lang::DE, "der die das und ist nicht ich du er sie wir ihr es ein eine einen dem den des mit von zu auf für auch sich noch wie aber nur oder wenn schon sind war werden wird hat haben kein keine mehr heute jetzt hier alle doch mal bei nach aus um über gegen wieder sehr mein meine dein unser euch uns ihm ihn nichts etwas immer gestern morgen abend nacht woche jahr stadt straße polizei leute heute endlich schön gut schlecht geil danke bitte warum weil dass also gibt geht kann muss soll will wurde wurden im am zum zur vom beim ins man sein seine ihre diese dieser dieses jeder alles mich dich wo was wer wann ganz natürlich raus jungs frieden ruhe opa oma endlich mega geil danke leider wirklich einfach eigentlich überall zusammen schnee wetter tag arbeit bahn zug hauptbahnhof unfassbar peinlich sauber feierabend erster neuen bin total"),
-    (Lang::FR, "le la les un une des et est sont pas ne je tu il elle nous vous ils elles ce cette qui que dans sur pour avec sans mais ou où donc au aux du de c'est j'ai très tout tous aussi plus moins ici ça déjà encore soir demain hier aujourd'hui toujours jamais rien personne quoi comme quand parce mon ma mes ton ta tes son sa ses notre votre leur bien mal merci voilà oui non trop vraiment ville rue quartier police gens on me te se y en lui eux moi toi vais va vas allez fait faire suis sommes êtes ont avait était sait pourquoi comment combien quelqu'un chose autant contre chez après avant depuis pendant sous entre vers à là ceux bonne bon belle beau joyeux anniversaire paix papi mamie énorme magnifique galère wesh honte jsuis mdr ptdr grave putain bordel coucher soleil victoire"),
-    (Lang(*b"es"), "el la los las un una y es son no que en por para con pero muy más como está esto esta todo todos también ya hoy aquí yo tú él ella del al se lo le de mi tu su nos gracias porque cuando donde hay hace bien mal mañana noche ciudad calle gente yo me te nos les qué cómo cuándo dónde quién ahora siempre nunca nada algo alguien vamos ayer partido gol árbitro tiempo calor lluvia fiesta feliz cumpleaños gracias vergonzoso increíble"),
-    (Lang(*b"it"), "il lo la gli le un una e è sono non che di in per con ma molto più come questo questa tutto tutti anche già oggi qui io tu lui lei noi del della ci si mio mia suo sua grazie perché quando dove bene male domani sera città strada gente mi ti ci vi ne sì ieri domani sempre mai niente qualcuno andiamo partita gol arbitro tempo caldo pioggia festa buon compleanno grazie vergogna incredibile sono siamo ho hai ha abbiamo"),
-    (Lang(*b"pt"), "o a os as um uma e é são não que em por para com mas muito mais como este esta isso tudo todos também já hoje aqui eu você ele ela nós do da dos das no na de meu minha seu sua obrigado porque quando onde bem mal amanhã noite cidade rua gente me te nos lhe sim ontem sempre nunca nada alguém vamos jogo golo gol árbitro tempo calor chuva festa feliz aniversário obrigada maravilhoso vergonha incrível sou somos tenho tem temos"),
-    (Lang(*b"sv"), "och att det som en är på för med har inte jag du vi ni de den till av om så var men hur varför nu här där igen aldrig alltid ingen något mycket bara också efter innan idag igår imorgon"),
-    (Lang(*b"da"), "og at det som en er på for med har ikke jeg du vi de den til af om så var men hvordan hvorfor nu her der igen aldrig altid ingen noget meget bare også efter før idag igår imorgen"),
-    (Lang(*b"pl"), "i w na nie się to jest że z do jak co ale tak już po o mam ma są był była jestem od za dla przez bardzo tylko jeszcze teraz dziś dzisiaj jutro wczoraj znowu ktoś nikt wszystko dlaczego gdzie kiedy"),
-    (Lang(*b"tr"), "ve bir bu da de ne için ile çok ama gibi daha var yok ben sen o biz siz onlar mı mi mu mü değil şimdi bugün yarın dün neden nasıl nerede herkes hiç her şey tekrar"),
+    (Lang::NL, "de het een en van ik je jij dat die niet is op te in met zijn voor maar ook als er wat nog bij aan om dan wel naar hij ze we wij mijn kan geen meer heb heeft wordt werd deze dit zo al of uit door over onze jullie hun zij echt gewoon gaan gaat komt moet moeten nu daar waarom hoe wie alleen zonder tegen allemaal iedereen niks niets weer heel erg veel ben bent hebben kunnen zou hoor toch even nou na rond boven onder tussen tijdens sinds omdat want dus toen alweer opnieuw overal iets zoals ja nee jouw haar hem ons waar wanneer welke gemeente zonder helemaal nooit had hadden mogen worden zal zullen wil willen ga kom doe doen zie zien weet vind denk zeg alles iemand niemand nergens altijd soms vaak eerst beter beste blijft hè joh zeker misschien eigenlijk trouwens zelfs samen thuis buiten binnen terug weg uur minuten keer eerste laatste hoezo"),
+    (Lang::EN, "a i the and is are was were to of in that it you for on with this be have has not but they we at by from or an what all your my me so just can will would about there their been if out up do don't no get like one know who when how why our more now only them here going i'm it's can't really his her him she he please against between near yes gotta gonna wanna lol omg u ur im dont cant wont didnt doesnt isnt these those which where while after before because again still never every some any much many very too than then should could must being its off over down back first last had did does got make made see think want need ever everyone someone nobody nothing always sometimes another anyone easy absolute"),
+    (Lang::DE, "der die das und ist nicht ich du er sie wir ihr es ein eine einen dem den des mit von zu auf für auch sich noch wie aber nur oder wenn schon sind war werden wird hat haben kein keine mehr jetzt alle doch bei nach aus um über gegen wieder sehr mein meine dein unser euch uns ihm ihn nichts etwas immer warum weil dass also gibt geht kann muss soll will wurde wurden im am zum zur vom beim ins man sein seine ihre diese dieser dieses jeder alles mich dich wo was wer wann ganz leider wirklich einfach eigentlich überall zusammen bin"),
+    (Lang::FR, "le la les un une des et est sont pas ne je tu il elle nous vous ils elles ce cette qui que dans sur pour avec sans mais ou où donc au aux du de c'est j'ai très tout tous aussi plus moins ici ça déjà encore toujours jamais rien personne quoi comme quand parce mon ma mes ton ta tes son sa ses notre votre leur voilà oui non trop vraiment on me te se y en lui eux moi toi vais va vas allez fait faire suis sommes êtes ont avait était sait pourquoi comment combien quelqu'un chose autant contre chez après avant depuis pendant sous entre vers à là ceux"),
+    (Lang(*b"es"), "el la los las un una y es son no que en por para con pero muy más como está esto esta todo todos también ya aquí yo tú él ella del al se lo le de mi tu su nos porque cuando donde hay hace yo me te nos les qué cómo cuándo dónde quién ahora siempre nunca nada algo alguien vamos"),
+    (Lang(*b"it"), "il lo la gli le un una e è sono non che di in per con ma molto più come questo questa tutto tutti anche già qui io tu lui lei noi del della ci si mio mia suo sua perché quando dove mi ti ci vi ne sì sempre mai niente qualcuno andiamo tempo sono siamo ho hai ha abbiamo"),
+    (Lang(*b"pt"), "o a os as um uma e é são não que em por para com mas muito mais como este esta isso tudo todos também já aqui eu você ele ela nós do da dos das no na de meu minha seu sua porque quando onde me te nos lhe sim sempre nunca nada alguém vamos tempo sou somos tenho tem temos"),
+    (Lang(*b"sv"), "och att det som en är på för med har inte jag du vi ni de den till av om så var men hur varför nu här där igen aldrig alltid ingen något mycket bara också efter innan"),
+    (Lang(*b"da"), "og at det som en er på for med har ikke jeg du vi de den til af om så var men hvordan hvorfor nu her der igen aldrig altid ingen noget meget bare også efter før"),
+    (Lang(*b"pl"), "i w na nie się to jest że z do jak co ale tak już po o mam ma są był była jestem od za dla przez bardzo tylko jeszcze teraz znowu ktoś nikt wszystko dlaczego gdzie kiedy"),
+    (Lang(*b"tr"), "ve bir bu da de ne için ile çok ama gibi daha var yok ben sen o biz siz onlar mı mi mu mü değil şimdi neden nasıl nerede herkes hiç her şey tekrar"),
+];
+
+/// Common content words per language ("politie", "vanavond", "street"): they vote
+/// for a language like the function words, but they are topics, so evidence keeps
+/// them (see [`LanguageIdentifier::is_function_word`]).
+const TOPIC_WORDS: &[(Lang, &str)] = &[
+    (Lang::NL, "hier mensen twee drie vier vijf tien jaar dag week avond nacht vanavond vannacht vandaag gisteren morgen straks lekker mooi leuk goed slecht groot klein nieuw oud buurt wijk stad straat politie vrede rust oma opa kinderen gelukkig bedankt dank succes eindelijk weekend zaterdag zondag maandag wedstrijd gezellig heerlijk gefeliciteerd hup jongens lieverd scheids doei proost toppie balen jammer vet kapot"),
+    (Lang::EN, "people thanks thank love good great day today tonight tomorrow yesterday night week year new old best worst happy sad police street town city cheers mate lads guys mum dad grandad nan vibes incoming massive downtown cancelled brilliant shocking decision glasses needs woke scenes whole literally honestly anyway"),
+    (Lang::DE, "heute hier mal gestern morgen abend nacht woche jahr stadt straße polizei leute heute endlich schön gut schlecht geil danke bitte natürlich raus jungs frieden ruhe opa oma endlich mega geil danke schnee wetter tag arbeit bahn zug hauptbahnhof unfassbar peinlich sauber feierabend erster neuen total"),
+    (Lang::FR, "soir demain hier aujourd'hui bien mal merci ville rue quartier police gens bonne bon belle beau joyeux anniversaire paix papi mamie énorme magnifique galère wesh honte jsuis mdr ptdr grave putain bordel coucher soleil victoire"),
+    (Lang(*b"es"), "hoy gracias bien mal mañana noche ciudad calle gente ayer partido gol árbitro tiempo calor lluvia fiesta feliz cumpleaños gracias vergonzoso increíble"),
+    (Lang(*b"it"), "oggi grazie bene male domani sera città strada gente ieri domani partita gol arbitro caldo pioggia festa buon compleanno grazie vergogna incredibile"),
+    (Lang(*b"pt"), "hoje obrigado bem mal amanhã noite cidade rua gente ontem jogo golo gol árbitro calor chuva festa feliz aniversário obrigada maravilhoso vergonha incrível"),
+    (Lang(*b"sv"), "idag igår imorgon"),
+    (Lang(*b"da"), "idag igår imorgen"),
+    (Lang(*b"pl"), "dziś dzisiaj jutro wczoraj"),
+    (Lang(*b"tr"), "bugün yarın dün"),
 ];
 
 /// Letters that only some of the languages use, as extra (weaker) votes: they tell
@@ -196,6 +213,8 @@ const MIN_VOTE_RATIO: f32 = 1.5;
 pub struct LanguageIdentifier {
     /// Word → the languages (bits, by position in [`FUNCTION_WORDS`]) it belongs to.
     votes: FxHashMap<&'static str, u16>,
+    /// The function words alone (`votes` also holds topic words).
+    function_words: rustc_hash::FxHashSet<&'static str>,
     /// Letter → the languages it marks, as bits like `votes`.
     letters: Vec<(char, u16)>,
     /// Trigram → its rank in each profile of [`PROFILES`] (`PROFILE_LEN`: absent).
@@ -220,11 +239,22 @@ impl LanguageIdentifier {
     /// Builds the identifier.
     pub fn new() -> Self {
         let mut votes: FxHashMap<&'static str, u16> = FxHashMap::default();
-        for (slot, (_, words)) in FUNCTION_WORDS.iter().enumerate() {
-            for word in words.split_whitespace() {
+        for (slot, (lang, words)) in FUNCTION_WORDS.iter().enumerate() {
+            let topics = TOPIC_WORDS
+                .iter()
+                .filter(|(l, _)| l == lang)
+                .map(|(_, w)| *w);
+            for word in std::iter::once(*words)
+                .chain(topics)
+                .flat_map(str::split_whitespace)
+            {
                 *votes.entry(word).or_default() |= 1 << slot;
             }
         }
+        let function_words = FUNCTION_WORDS
+            .iter()
+            .flat_map(|(_, words)| words.split_whitespace())
+            .collect();
         let bits = |langs: &[Lang]| {
             FUNCTION_WORDS
                 .iter()
@@ -251,6 +281,7 @@ impl LanguageIdentifier {
         }
         Self {
             votes,
+            function_words,
             letters,
             trigram_ranks,
         }
@@ -259,7 +290,7 @@ impl LanguageIdentifier {
     /// Whether `word` (a matching form) is a function word of any language known here
     /// ("mijn", "the", "nicht"): words that say nothing of a post's topic.
     pub fn is_function_word(&self, word: &str) -> bool {
-        self.votes.contains_key(word)
+        self.function_words.contains(word)
     }
 
     /// Identifies the language of a tokenized post.
@@ -427,6 +458,12 @@ mod tests {
             Lang::from_code("pl").expect("pl")
         );
         assert_eq!(identify("IJzel, voorzichtig rijden"), Lang::NL);
+    }
+
+    #[test]
+    fn topic_words_belong_to_voting_languages() {
+        let voted: Vec<Lang> = FUNCTION_WORDS.iter().map(|(l, _)| *l).collect();
+        assert!(TOPIC_WORDS.iter().all(|(l, _)| voted.contains(l)));
     }
 
     #[test]
