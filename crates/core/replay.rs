@@ -105,8 +105,7 @@ pub fn run(args: &ReplayArgs) -> Result<()> {
         };
         last_time_ms = post.event_time_ms;
         let score = scorer.score(&post.text, post.lang);
-        let (area_id, located) = areas.locate(&post);
-        let area = area_id.map(|id| (id, areas.get(id).map_or(id, |a| a.name.as_str())));
+        let (area, located) = areas.locate(&post);
         engine.add(
             &ScoredPost {
                 id: &post.id,

@@ -69,6 +69,15 @@ pub enum Located {
 }
 
 impl Located {
+    /// Every way a post can be located in an area, by [`Located::slot`].
+    pub const IN_AREA: [Located; 3] =
+        [Located::AreaField, Located::Coordinates, Located::PlaceName];
+
+    /// Its position in [`Located::IN_AREA`]; `None` for [`Located::Unresolved`].
+    pub fn slot(self) -> Option<usize> {
+        Located::IN_AREA.iter().position(|l| *l == self)
+    }
+
     /// A stable name, for metrics and the alert's evidence.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -185,18 +194,20 @@ impl Areas {
         self.by_id.get(id).map(|&slot| &self.areas[slot])
     }
 
-    /// Locates a post: the id of its area (an `area` field not in the file is taken
-    /// as it is: upstream knows areas we may not) and how it was found.
-    pub fn locate<'a>(&'a self, post: &'a Post) -> (Option<&'a str>, Located) {
-        if let Some(area) = &post.area {
-            let id = self.get(area).map_or(area.as_str(), |a| a.id.as_str());
-            return (Some(id), Located::AreaField);
+    /// Locates a post: its area's id and name (an `area` field not in the file is
+    /// taken as it is, named by its id: upstream knows areas we may not) and how it
+    /// was found.
+    pub fn locate<'a>(&'a self, post: &'a Post) -> (Option<(&'a str, &'a str)>, Located) {
+        let known = |area: &'a Area| Some((area.id.as_str(), area.name.as_str()));
+        if let Some(id) = &post.area {
+            let area = self.get(id).map_or(Some((id.as_str(), id.as_str())), known);
+            return (area, Located::AreaField);
         }
         if let Some(area) = post.geo.and_then(|point| self.at(point)) {
-            return (Some(&area.id), Located::Coordinates);
+            return (known(area), Located::Coordinates);
         }
         if let Some(area) = post.place.as_deref().and_then(|place| self.named(place)) {
-            return (Some(&area.id), Located::PlaceName);
+            return (known(area), Located::PlaceName);
         }
         (None, Located::Unresolved)
     }
@@ -330,8 +341,8 @@ mod tests {
     }
 
     fn locate(areas: &Areas, post: &Post) -> (Option<String>, Located) {
-        let (id, located) = areas.locate(post);
-        (id.map(str::to_string), located)
+        let (area, located) = areas.locate(post);
+        (area.map(|(id, _)| id.to_string()), located)
     }
 
     #[test]
@@ -390,6 +401,15 @@ mod tests {
             assert!(areas.named(place).is_some(), "{place}");
         }
         assert!(areas.named("Groningen").is_none());
+    }
+
+    #[test]
+    fn located_posts_carry_their_area_name() {
+        let areas = Areas::from_geojson(AREAS).expect("valid");
+        let post = post(None, None, Some("den bosch"));
+        assert_eq!(areas.locate(&post).0, Some(("GM0796", "'s-Hertogenbosch")));
+        assert_eq!(Located::PlaceName.slot(), Some(2));
+        assert_eq!(Located::Unresolved.slot(), None);
     }
 
     #[test]

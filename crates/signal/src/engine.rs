@@ -182,7 +182,6 @@ struct AreaState {
     windows: AreaWindows,
     /// This minute's sum of each configured window, by length.
     tallies: Vec<(usize, Tally)>,
-    located: Vec<(i64, Located)>,
     baseline: Baseline,
     rules: Vec<RuleState>,
     active: Vec<Option<ActiveAlert>>,
@@ -252,7 +251,6 @@ impl Engine {
                         next_hour: minute.div_euclid(60),
                         windows: AreaWindows::new(longest, minute),
                         tallies: Vec::new(),
-                        located: Vec::new(),
                         baseline: Baseline::default(),
                         rules: Vec::new(),
                         active: Vec::new(),
@@ -261,9 +259,14 @@ impl Engine {
                     });
                 state.last_post_minute = state.last_post_minute.max(minute);
                 if let Some(bucket) = state.windows.bucket_mut(minute) {
-                    bucket.add(post.tension, post.sentiment, post.negative, threshold);
+                    bucket.add(
+                        post.tension,
+                        post.sentiment,
+                        post.negative,
+                        threshold,
+                        post.located,
+                    );
                 }
-                state.located.push((minute, post.located));
                 if post.tension >= threshold {
                     state.evidence.push((
                         minute,
@@ -434,7 +437,6 @@ impl Engine {
             }
             learn_closed_hour(state, minute);
             let window_start = minute - self.longest as i64;
-            state.located.retain(|(m, _)| *m > window_start);
             state.evidence.retain(|(m, ..)| *m > window_start);
             state.other_words.retain(|(m, _)| *m > window_start);
         }
@@ -610,10 +612,13 @@ fn evidence(state: &AreaState, minute: i64, length: usize, keep: usize) -> Evide
     let start = minute - length as i64;
     let tense: Vec<&(i64, f32, String, String)> =
         state.evidence.iter().filter(|(m, ..)| *m > start).collect();
-    let mut located = BTreeMap::new();
-    for (_, how) in state.located.iter().filter(|(m, _)| *m > start) {
-        *located.entry(how.as_str().to_string()).or_insert(0) += 1;
-    }
+    let counts = state.tally(length).located;
+    let located = Located::IN_AREA
+        .iter()
+        .zip(counts)
+        .filter(|(_, n)| *n > 0)
+        .map(|(how, n)| (how.as_str().to_string(), n))
+        .collect();
     let posts = tense
         .iter()
         .take(keep)

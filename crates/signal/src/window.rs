@@ -7,6 +7,8 @@
 
 use std::collections::VecDeque;
 
+use crate::areas::Located;
+
 /// What a bucket (or a whole window) adds up.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Tally {
@@ -20,12 +22,25 @@ pub struct Tally {
     pub sentiment_sum: f64,
     /// Posts labelled negative.
     pub negative_posts: u32,
+    /// Posts located by `area` field, by coordinates, by place name (see
+    /// [`Located::slot`]).
+    pub located: [u32; 3],
 }
 
 impl Tally {
-    /// Adds one post.
-    pub fn add(&mut self, tension: f32, sentiment: f32, negative: bool, tension_threshold: f32) {
+    /// Adds one post, located as `located`.
+    pub fn add(
+        &mut self,
+        tension: f32,
+        sentiment: f32,
+        negative: bool,
+        tension_threshold: f32,
+        located: Located,
+    ) {
         self.posts += 1;
+        if let Some(slot) = located.slot() {
+            self.located[slot] += 1;
+        }
         self.tension_posts += u32::from(tension >= tension_threshold);
         self.tension_sum += f64::from(tension);
         self.sentiment_sum += f64::from(sentiment);
@@ -39,6 +54,9 @@ impl Tally {
         self.tension_sum += other.tension_sum;
         self.sentiment_sum += other.sentiment_sum;
         self.negative_posts += other.negative_posts;
+        for (mine, theirs) in self.located.iter_mut().zip(other.located) {
+            *mine += theirs;
+        }
     }
 
     /// Mean tension, 0 without posts.
@@ -144,10 +162,13 @@ mod tests {
     use super::*;
 
     fn add(windows: &mut AreaWindows, bucket: i64, tension: f32) {
-        windows
-            .bucket_mut(bucket)
-            .expect("bucket in range")
-            .add(tension, -0.5, tension > 0.5, 0.5);
+        windows.bucket_mut(bucket).expect("bucket in range").add(
+            tension,
+            -0.5,
+            tension > 0.5,
+            0.5,
+            Located::Coordinates,
+        );
     }
 
     #[test]
@@ -164,6 +185,7 @@ mod tests {
         assert!((last_60.tension_share() - 2.0 / 3.0).abs() < 1e-9);
         assert!((last_60.mean_sentiment() + 0.5).abs() < 1e-9);
         assert!((last_60.negative_share() - 2.0 / 3.0).abs() < 1e-9);
+        assert_eq!(last_60.located, [0, 3, 0]);
     }
 
     #[test]
