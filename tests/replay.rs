@@ -12,18 +12,24 @@ fn scenarios() -> PathBuf {
     root().join("tests/scenarios")
 }
 
-fn replay(scenario: &str) -> std::process::Output {
+/// `onrust replay` of a scenario with the scenarios' configuration.
+fn replay_command(scenario: &str) -> std::process::Command {
     let config = scenarios().join("onrust.toml");
     let input = scenarios().join(format!("{scenario}.jsonl"));
-    let output = run(
-        &[
-            "replay",
-            "--config",
-            &config.display().to_string(),
-            &input.display().to_string(),
-        ],
-        b"",
-    );
+    let mut command = crate::support::onrust();
+    command.args([
+        "replay",
+        "--config",
+        &config.display().to_string(),
+        &input.display().to_string(),
+    ]);
+    command
+}
+
+fn replay(scenario: &str) -> std::process::Output {
+    let output = replay_command(scenario)
+        .output()
+        .expect("run onrust replay");
     assert!(output.status.success(), "{scenario}: {}", stderr(&output));
     output
 }
@@ -235,16 +241,8 @@ fn an_empty_configuration_is_valid() {
 
 #[test]
 fn environment_overrides_keys_but_secrets_are_not_keys() {
-    let config = scenarios().join("onrust.toml");
-    let input = scenarios().join("decoy_angry_handful.jsonl");
     let replay_with = |name: &str, value: &str| {
-        crate::support::onrust()
-            .args([
-                "replay",
-                "--config",
-                &config.display().to_string(),
-                &input.display().to_string(),
-            ])
+        replay_command("decoy_angry_handful")
             .env(name, value)
             .output()
             .expect("run onrust")

@@ -7,6 +7,7 @@
 
 mod data;
 mod eval;
+mod lines;
 mod models;
 mod replay;
 mod score;

@@ -1,7 +1,7 @@
 //! `onrust replay`: the pipeline of `run`, driven by a file in event time.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::io::{self, BufReader, BufWriter, Write};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -10,6 +10,7 @@ use onrust_signal::engine::{AlertEvent, Engine, ScoredPost};
 use onrust_signal::{decode, Areas};
 use serde::Serialize;
 
+use crate::lines::Lines;
 use crate::settings::Settings;
 use crate::{models, UsageError};
 
@@ -65,24 +66,13 @@ pub fn run(args: &ReplayArgs) -> Result<()> {
     let mut engine = Engine::new(settings.engine());
     let limits = settings.limits();
     let mut events: Vec<AlertEvent> = Vec::new();
-    let mut reader = BufReader::new(input);
-    let mut raw = Vec::new();
+    let mut lines = Lines::new(BufReader::new(input));
     let (mut number, mut rejected) = (0u64, 0u64);
     // A post without `created_at` takes the time of the post before it: replay has
     // no arrival clock, and this keeps the output deterministic.
     let mut last_time_ms = 0i64;
-    loop {
-        raw.clear();
-        if reader
-            .read_until(b'\n', &mut raw)
-            .context("reading input")?
-            == 0
-        {
-            break;
-        }
-        number += 1;
-        let line = raw.strip_suffix(b"\n").unwrap_or(&raw);
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
+    while let Some((line_number, line)) = lines.next_line().context("reading input")? {
+        number = line_number;
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }

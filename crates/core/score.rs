@@ -1,6 +1,6 @@
 //! `onrust score`: standard input to standard output, one line each.
 
-use std::io::{self, BufRead, BufWriter, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -9,6 +9,7 @@ use onrust_model::Score;
 use onrust_text::Lang;
 use serde::{Deserialize, Serialize};
 
+use crate::lines::Lines;
 use crate::models;
 
 /// Score posts for sentiment and tension, one per line.
@@ -80,25 +81,11 @@ fn push_digits(line: &mut Vec<u8>, n: u64) {
 
 pub fn run(args: &ScoreArgs) -> Result<()> {
     let mut scorer = models::scorer(args.model.as_deref())?;
-    let stdin = io::stdin().lock();
-    let mut input = io::BufReader::with_capacity(1 << 16, stdin);
+    let mut input = Lines::new(io::BufReader::with_capacity(1 << 16, io::stdin().lock()));
     let mut output = BufWriter::with_capacity(1 << 16, io::stdout().lock());
-    let mut raw = Vec::new();
     let mut result_line = Vec::with_capacity(128);
-    let mut number = 0u64;
-    loop {
-        raw.clear();
-        if input
-            .read_until(b'\n', &mut raw)
-            .context("reading standard input")?
-            == 0
-        {
-            break;
-        }
-        number += 1;
-        let outcome = std::str::from_utf8(&raw)
-            .map_err(|_| "line is not valid UTF-8".to_string())
-            .map(|line| line.trim_end_matches(['\n', '\r']));
+    while let Some((number, raw)) = input.next_line().context("reading standard input")? {
+        let outcome = std::str::from_utf8(raw).map_err(|_| "line is not valid UTF-8".to_string());
         let written = match outcome {
             Ok(line) if args.jsonl => match serde_json::from_str::<JsonPost>(line) {
                 Ok(post) if post.text.trim().is_empty() => {

@@ -806,13 +806,9 @@ mod tests {
             .collect()
     }
 
-    /// Three quiet days for a city, a town and a village.
+    /// `days` days of ordinary traffic from the start.
     fn quiet_days(stream: &mut Stream, days: i64) {
-        let end = days * DAY_MINUTES;
-        stream
-            .area("city", 0, end, 300.0, 0.02)
-            .area("town", 0, end, 40.0, 0.02)
-            .area("village", 0, end, 3.0, 0.02);
+        quiet_days_after(stream, 0, days * DAY_MINUTES);
     }
 
     #[test]
@@ -863,6 +859,7 @@ mod tests {
         }
     }
 
+    /// Ordinary traffic in minutes `from..to` for a city, a town and a village.
     fn quiet_days_after(stream: &mut Stream, from: i64, to: i64) {
         stream
             .area("city", from, to, 300.0, 0.02)
