@@ -26,6 +26,12 @@ fn replay_command(scenario: &str) -> std::process::Command {
     command
 }
 
+/// `onrust replay --config CONFIG INPUT`, whatever its outcome.
+fn replay_with(config: &Path, input: &Path) -> std::process::Output {
+    let (config, input) = (config.display().to_string(), input.display().to_string());
+    run(&["replay", "--config", &config, &input], b"")
+}
+
 fn replay(scenario: &str) -> std::process::Output {
     let output = replay_command(scenario)
         .output()
@@ -203,15 +209,7 @@ fn a_bad_configuration_key_is_named_with_exit_code_2() {
         ("[areas]\nfile = \"missing.geojson\"\n", "areas.file"),
     ] {
         std::fs::write(&config, toml).expect("write config");
-        let output = run(
-            &[
-                "replay",
-                "--config",
-                &config.display().to_string(),
-                &input.display().to_string(),
-            ],
-            b"",
-        );
+        let output = replay_with(&config, input.as_ref());
         assert_eq!(output.status.code(), Some(2), "{toml}: {}", stderr(&output));
         assert!(
             stderr(&output).contains(named),
@@ -227,15 +225,7 @@ fn an_empty_configuration_is_valid() {
     let config = dir.path().join("empty.toml");
     std::fs::write(&config, "").expect("write config");
     let input: &Path = &scenarios().join("decoy_angry_handful.jsonl");
-    let output = run(
-        &[
-            "replay",
-            "--config",
-            &config.display().to_string(),
-            &input.display().to_string(),
-        ],
-        b"",
-    );
+    let output = replay_with(&config, input.as_ref());
     assert!(output.status.success(), "{}", stderr(&output));
 }
 

@@ -811,13 +811,20 @@ mod tests {
         quiet_days_after(stream, 0, days * DAY_MINUTES);
     }
 
+    /// A stream of three ordinary days and `minutes` more of the fourth, and the
+    /// fourth day's first minute, where each scenario puts its event.
+    fn three_quiet_days_then(seed: u64, minutes: i64) -> (Stream, i64) {
+        let mut stream = Stream::new(seed);
+        quiet_days(&mut stream, 3);
+        let start = 3 * DAY_MINUTES;
+        quiet_days_after(&mut stream, start, start + minutes);
+        (stream, start)
+    }
+
     #[test]
     fn a_build_up_in_a_town_fires_warning_then_critical_and_resolves() {
         for seed in SEEDS {
-            let mut stream = Stream::new(seed);
-            quiet_days(&mut stream, 3);
-            let start = 3 * DAY_MINUTES;
-            quiet_days_after(&mut stream, start, start + 240);
+            let (mut stream, start) = three_quiet_days_then(seed, 240);
             // Tension builds over an hour, then dies down.
             stream.area("town", start + 60, start + 80, 60.0, 0.3);
             stream.area("town", start + 80, start + 110, 150.0, 0.7);
@@ -870,10 +877,7 @@ mod tests {
     #[test]
     fn a_handful_of_angry_posts_in_a_village_is_not_an_alert() {
         for seed in SEEDS {
-            let mut stream = Stream::new(seed);
-            quiet_days(&mut stream, 3);
-            let start = 3 * DAY_MINUTES;
-            quiet_days_after(&mut stream, start, start + 120);
+            let (mut stream, start) = three_quiet_days_then(seed, 120);
             stream.area("village", start + 30, start + 40, 12.0, 1.0);
             let events = stream.run();
             assert!(fired(&events).is_empty(), "{:?}", fired(&events));
@@ -883,10 +887,7 @@ mod tests {
     #[test]
     fn volume_without_tension_is_at_most_info() {
         for seed in SEEDS {
-            let mut stream = Stream::new(seed);
-            quiet_days(&mut stream, 3);
-            let start = 3 * DAY_MINUTES;
-            quiet_days_after(&mut stream, start, start + 240);
+            let (mut stream, start) = three_quiet_days_then(seed, 240);
             stream.area("city", start + 60, start + 150, 2_000.0, 0.02);
             let events = stream.run();
             let fired = fired(&events);
@@ -904,10 +905,7 @@ mod tests {
     #[test]
     fn tension_everywhere_at_once_is_one_national_info() {
         for seed in SEEDS {
-            let mut stream = Stream::new(seed);
-            quiet_days(&mut stream, 3);
-            let start = 3 * DAY_MINUTES;
-            quiet_days_after(&mut stream, start, start + 240);
+            let (mut stream, start) = three_quiet_days_then(seed, 240);
             for area in ["city", "town", "village", "a", "b", "c"] {
                 stream.area(area, start + 60, start + 120, 60.0, 0.4);
             }
