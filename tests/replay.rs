@@ -225,7 +225,7 @@ fn an_empty_configuration_is_valid() {
     let config = dir.path().join("empty.toml");
     std::fs::write(&config, "").expect("write config");
     let input: &Path = &scenarios().join("decoy_angry_handful.jsonl");
-    let output = replay_with(&config, input.as_ref());
+    let output = replay_with(&config, input);
     assert!(output.status.success(), "{}", stderr(&output));
 }
 
