@@ -1,8 +1,10 @@
 //! End-to-end tests of the `onrust` binary: every test runs the real command line
 //! through [`support::onrust`], in a fresh temporary directory where it writes files.
 
+mod services;
 mod support;
 
+mod daemon;
 mod replay;
 mod score;
 mod shipped_models;

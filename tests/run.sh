@@ -2,7 +2,13 @@
 # The whole test suite, from a fresh clone on a fresh machine:
 #   ./tests/run.sh
 # Checks formatting and lints, then runs every test (unit, integration, model
-# quality guards) in release mode. Installs what the tests need when it is missing.
+# quality guards, the daemon against real services) in release mode. Installs what
+# the tests need when it is missing:
+#   - Tansu, a Kafka-compatible broker (cargo install; about ten minutes, once);
+#   - Prometheus Alertmanager (Debian's prometheus-alertmanager).
+# The daemon tests start each service themselves on a free loopback port (a fresh
+# Tansu broker with memory storage per test, its topics created with
+# `tansu topic create`) and stop it when the test ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +24,24 @@ for component in rustfmt clippy; do
     rustup component add "$component"
   fi
 done
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+missing_packages=()
+command -v prometheus-alertmanager >/dev/null 2>&1 || missing_packages+=(prometheus-alertmanager)
+if [ ${#missing_packages[@]} -gt 0 ]; then
+  step "installing Debian packages: ${missing_packages[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing_packages[@]}"
+fi
+
+cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
+if ! command -v tansu >/dev/null 2>&1 && [ ! -x "$cargo_bin/tansu" ]; then
+  step "installing the Tansu Kafka broker (one time, about ten minutes)"
+  # Plain features lack the memory storage engine the tests use.
+  cargo install tansu --locked --features dynostore
+fi
+export PATH="$cargo_bin:$PATH"
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

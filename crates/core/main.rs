@@ -5,10 +5,12 @@
 //! 2 bad usage or configuration, 1 other failure). Everything it computes comes from
 //! the pure library crates under `crates/`.
 
+mod daemon;
 mod data;
 mod eval;
 mod lines;
 mod models;
+mod pipeline;
 mod replay;
 mod score;
 mod settings;
@@ -28,6 +30,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    Run(daemon::RunArgs),
     Score(score::ScoreArgs),
     Replay(replay::ReplayArgs),
     Train(train::TrainArgs),
@@ -48,6 +51,7 @@ pub struct UsageError(pub String);
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Run(args) => daemon::run(&args),
         Command::Score(args) => score::run(&args),
         Command::Replay(args) => replay::run(&args),
         Command::Train(args) => train::run(&args),

@@ -6,13 +6,13 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use onrust_signal::engine::{AlertEvent, Engine, ScoredPost};
-use onrust_signal::{decode, Areas};
+use onrust_signal::engine::AlertEvent;
 use serde::Serialize;
 
 use crate::lines::Lines;
+use crate::pipeline::Pipeline;
 use crate::settings::Settings;
-use crate::{models, UsageError};
+use crate::UsageError;
 
 /// Replay a file of posts through the alerting pipeline, in event time.
 ///
@@ -44,16 +44,7 @@ struct DeadLetter<'a> {
 
 pub fn run(args: &ReplayArgs) -> Result<()> {
     let settings = Settings::load(&args.config)?;
-    let mut scorer = models::scorer(settings.model.dir.as_deref())?;
-    let areas = match &settings.areas.file {
-        None => Areas::empty(),
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| UsageError(format!("areas.file {}: {e}", path.display())))?;
-            Areas::from_geojson(&text)
-                .map_err(|e| UsageError(format!("areas.file {}: {e}", path.display())))?
-        }
-    };
+    let mut pipeline = Pipeline::new(&settings)?;
     let input = File::open(&args.input)
         .map_err(|e| UsageError(format!("{}: {e}", args.input.display())))?;
     let mut dead: Box<dyn Write> = match &args.dead_letters {
@@ -63,8 +54,6 @@ pub fn run(args: &ReplayArgs) -> Result<()> {
         None => Box::new(io::stderr().lock()),
     };
     let mut out = BufWriter::new(io::stdout().lock());
-    let mut engine = Engine::new(settings.engine());
-    let limits = settings.limits();
     let mut events: Vec<AlertEvent> = Vec::new();
     let mut lines = Lines::new(BufReader::new(input));
     let (mut number, mut rejected) = (0u64, 0u64);
@@ -76,8 +65,8 @@ pub fn run(args: &ReplayArgs) -> Result<()> {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let post = match decode(line, &limits, None, last_time_ms) {
-            Ok(post) => post,
+        match pipeline.process(line, None, last_time_ms, &mut events) {
+            Ok(accepted) => last_time_ms = accepted.event_time_ms,
             Err(reason) => {
                 rejected += 1;
                 let message = String::from_utf8_lossy(line);
@@ -90,32 +79,15 @@ pub fn run(args: &ReplayArgs) -> Result<()> {
                     },
                 )?;
                 dead.write_all(b"\n")?;
-                continue;
             }
-        };
-        last_time_ms = post.event_time_ms;
-        let score = scorer.score(&post.text, post.lang);
-        let (area, located) = areas.locate(&post);
-        engine.add(
-            &ScoredPost {
-                id: &post.id,
-                text: &post.text,
-                event_time_ms: post.event_time_ms,
-                area,
-                located,
-                tension: score.tension,
-                sentiment: score.sentiment,
-                negative: score.label == onrust_model::Sentiment::Neg,
-            },
-            &mut events,
-        );
+        }
         write_events(&mut out, &mut events)?;
     }
-    engine.finish(&mut events);
+    pipeline.finish(&mut events);
     write_events(&mut out, &mut events)?;
     out.flush()?;
     dead.flush()?;
-    let counters = engine.counters();
+    let counters = pipeline.engine().counters();
     eprintln!(
         "replayed {number} lines: {} posts in areas, {} unresolved, {} late, {rejected} rejected",
         counters.aggregated, counters.unresolved, counters.late

@@ -35,6 +35,74 @@ pub struct Settings {
     pub signal: SignalSettings,
     /// `[[rules]]`; none: the built-in rules.
     pub rules: Vec<Rule>,
+    /// `[alertmanager]`: an optional Alertmanager sink.
+    pub alertmanager: Option<AlertmanagerSettings>,
+    /// `[state]`: where `run` keeps its checkpoint and outbox.
+    pub state: StateSettings,
+    /// `[metrics]`.
+    pub metrics: MetricsSettings,
+}
+
+/// `[alertmanager]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertmanagerSettings {
+    /// Its base URL (`http://host:9093`); alerts go to `/api/v2/alerts`.
+    pub url: String,
+    /// How long one request may take, in milliseconds.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+/// `[state]`.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StateSettings {
+    /// The directory of the embedded store and the audit log.
+    pub dir: PathBuf,
+    /// How often the pipeline's state is checkpointed (and offsets committed).
+    pub checkpoint_interval_ms: u64,
+}
+
+impl Default for StateSettings {
+    fn default() -> Self {
+        StateSettings {
+            dir: PathBuf::from("state"),
+            checkpoint_interval_ms: 1000,
+        }
+    }
+}
+
+/// `[metrics]`.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Most areas with their own `onrust_area_*` series (the busiest keep theirs).
+    pub max_area_series: usize,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        MetricsSettings {
+            max_area_series: 500,
+        }
+    }
+}
+
+fn default_timeout_ms() -> u64 {
+    5000
+}
+
+fn default_max_backoff_ms() -> u64 {
+    60_000
+}
+
+/// Secrets read from the environment, never from the file.
+pub struct Secrets {
+    /// Each webhook's HMAC secret, in `[[webhooks]]` order.
+    pub hooks: Vec<Option<Vec<u8>>>,
+    /// The API's bearer token.
+    pub token: Option<String>,
 }
 
 /// `[areas]`.
@@ -46,7 +114,7 @@ pub struct AreasSettings {
 }
 
 /// `[kafka]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct KafkaSettings {
     /// Bootstrap servers.
@@ -79,12 +147,16 @@ impl Default for KafkaSettings {
 pub struct HttpSettings {
     /// Address and port of the HTTP server.
     pub listen: String,
+    /// The environment variable holding the bearer token that acknowledging needs;
+    /// absent: acknowledging needs no token.
+    pub token_env: Option<String>,
 }
 
 impl Default for HttpSettings {
     fn default() -> Self {
         HttpSettings {
             listen: "127.0.0.1:8080".into(),
+            token_env: None,
         }
     }
 }
@@ -97,8 +169,13 @@ pub struct WebhookSettings {
     pub url: String,
     /// The environment variable holding the HMAC secret.
     #[serde(default)]
-    #[expect(dead_code, reason = "read by `onrust run`'s webhook sink (issue 4)")]
     pub secret_env: Option<String>,
+    /// How long one request may take, in milliseconds.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// The longest wait between two attempts, in milliseconds.
+    #[serde(default = "default_max_backoff_ms")]
+    pub max_backoff_ms: u64,
 }
 
 /// `[privacy]`.
@@ -209,6 +286,9 @@ impl Settings {
         };
         resolve(&mut settings.areas.file);
         resolve(&mut settings.model.dir);
+        let mut state = Some(settings.state.dir.clone());
+        resolve(&mut state);
+        settings.state.dir = state.unwrap_or_default();
         Ok(settings)
     }
 
@@ -245,14 +325,72 @@ impl Settings {
             })?;
         }
         for (index, hook) in self.webhooks.iter().enumerate() {
-            if !(hook.url.starts_with("http://") || hook.url.starts_with("https://")) {
+            check_url(&format!("webhooks[{index}].url"), &hook.url)?;
+            if hook.timeout_ms == 0 {
+                return Err(format!("webhooks[{index}].timeout_ms: must be positive"));
+            }
+            if hook.max_backoff_ms < 1000 {
                 return Err(format!(
-                    "webhooks[{index}].url: {:?} is not an http(s) URL",
-                    hook.url
+                    "webhooks[{index}].max_backoff_ms: {} is below one second",
+                    hook.max_backoff_ms
                 ));
             }
         }
+        if let Some(alertmanager) = &self.alertmanager {
+            check_url("alertmanager.url", &alertmanager.url)?;
+            if alertmanager.timeout_ms == 0 {
+                return Err("alertmanager.timeout_ms: must be positive".into());
+            }
+        }
+        if self.http.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(format!(
+                "http.listen: {:?} is not an address and port such as 127.0.0.1:8080",
+                self.http.listen
+            ));
+        }
+        if self.state.checkpoint_interval_ms == 0 {
+            return Err("state.checkpoint_interval_ms: must be positive".into());
+        }
+        for (key, value) in [
+            ("kafka.brokers", &self.kafka.brokers),
+            ("kafka.topic", &self.kafka.topic),
+            ("kafka.group", &self.kafka.group),
+            ("kafka.dead_letter_topic", &self.kafka.dead_letter_topic),
+        ] {
+            if value.trim().is_empty() {
+                return Err(format!("{key}: must not be empty"));
+            }
+        }
+        if self.kafka.topic == self.kafka.dead_letter_topic {
+            return Err("kafka.dead_letter_topic: must differ from kafka.topic".into());
+        }
         Ok(())
+    }
+
+    /// The secrets `run` needs from the environment: each named variable must be set.
+    pub fn secrets(&self) -> Result<Secrets, UsageError> {
+        let read = |key: String, name: &str| {
+            std::env::var(name)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| {
+                    UsageError(format!("{key}: the environment variable {name} is not set"))
+                })
+        };
+        let mut hooks = Vec::new();
+        for (index, hook) in self.webhooks.iter().enumerate() {
+            hooks.push(match &hook.secret_env {
+                Some(name) => {
+                    Some(read(format!("webhooks[{index}].secret_env"), name)?.into_bytes())
+                }
+                None => None,
+            });
+        }
+        let token = match &self.http.token_env {
+            Some(name) => Some(read("http.token_env".into(), name)?),
+            None => None,
+        };
+        Ok(Secrets { hooks, token })
     }
 
     /// The engine's settings.
@@ -278,5 +416,22 @@ impl Settings {
             max_message_bytes: self.input.max_message_bytes,
             max_text_bytes: self.input.max_text_bytes,
         }
+    }
+}
+
+/// An http(s) URL with a host, or an error naming `key`.
+fn check_url(key: &str, url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    match rest {
+        Some(rest)
+            if !rest.is_empty()
+                && !rest.starts_with('/')
+                && !rest.contains(char::is_whitespace) =>
+        {
+            Ok(())
+        }
+        _ => Err(format!("{key}: {url:?} is not an http(s) URL")),
     }
 }

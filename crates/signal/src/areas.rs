@@ -189,6 +189,11 @@ impl Areas {
         Ok(areas)
     }
 
+    /// Every area of the file, in file order.
+    pub fn iter(&self) -> impl Iterator<Item = &Area> {
+        self.areas.iter()
+    }
+
     /// The area with this id.
     pub fn get(&self, id: &str) -> Option<&Area> {
         self.by_id.get(id).map(|&slot| &self.areas[slot])

@@ -32,7 +32,7 @@ const WINSOR_SIGMAS: f64 = 3.0;
 pub const SHARE_PRIOR_WEIGHT: f64 = 200.0;
 
 /// One area's baseline.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Baseline {
     hourly_posts: [Ewma; HOURS_PER_DAY],
     posts_per_hour: Ewma,

@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, SecondsFormat};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::areas::Located;
 use crate::baseline::Baseline;
@@ -80,7 +80,7 @@ pub struct ScoredPost<'a> {
 }
 
 /// An area in an alert.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AreaRef {
     /// Its id.
     pub id: String,
@@ -89,7 +89,7 @@ pub struct AreaRef {
 }
 
 /// The figures behind an alert.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Observed {
     /// The rule's window, as `15m` or `1h`.
     pub window: String,
@@ -112,7 +112,7 @@ pub struct Observed {
 }
 
 /// A post shown as evidence (its author never).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvidencePost {
     /// Its id.
     pub id: String,
@@ -123,7 +123,7 @@ pub struct EvidencePost {
 }
 
 /// Why the alert was raised.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evidence {
     /// Words that set the window's tense posts apart (by lift over the area's others).
     pub terms: Vec<String>,
@@ -134,12 +134,12 @@ pub struct Evidence {
 }
 
 /// An alert event (contract section 5).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlertEvent {
     /// Stable per episode: the same for firing and resolved.
     pub id: String,
     /// `firing` or `resolved`.
-    pub status: &'static str,
+    pub status: AlertStatus,
     /// The rule's name.
     pub rule: String,
     /// The rule's severity.
@@ -156,8 +156,63 @@ pub struct AlertEvent {
     pub evidence: Evidence,
 }
 
+/// Whether an alert episode is under way or over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertStatus {
+    /// The condition holds.
+    Firing,
+    /// The condition has cleared.
+    Resolved,
+}
+
+impl AlertStatus {
+    /// The contract's name: `firing` or `resolved`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertStatus::Firing => "firing",
+            AlertStatus::Resolved => "resolved",
+        }
+    }
+}
+
+/// One window of an area as it stands, for the live view.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WindowFigures {
+    /// The window, as `15m` or `1h`.
+    pub window: String,
+    /// Posts in the window.
+    pub posts: u32,
+    /// Share of tense posts.
+    pub tension: f64,
+    /// Mean tension probability.
+    pub mean_tension: f64,
+    /// Mean sentiment.
+    pub sentiment: f64,
+    /// Share of negative posts.
+    pub negative_share: f64,
+    /// Posts the area normally has in such a window at this hour (`None` until the
+    /// baseline has seen enough days).
+    pub baseline_posts: Option<f64>,
+    /// The area's own tension share, shrunk toward the country's.
+    pub baseline_tension: f64,
+}
+
+/// An area's figures at the last closed minute, for the live view.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AreaFigures {
+    /// The area's id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// One entry per configured window, shortest first.
+    pub windows: Vec<WindowFigures>,
+    /// Ids of its alerts now firing.
+    pub firing: Vec<String>,
+}
+
 /// Counters of what the engine saw, for metrics.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counters {
     /// Posts added to an area.
     pub aggregated: u64,
@@ -167,12 +222,12 @@ pub struct Counters {
     pub late: u64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct ActiveAlert {
     event: AlertEvent,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct AreaState {
     name: String,
     /// The minute of its newest post.
@@ -189,10 +244,13 @@ struct AreaState {
     other_words: Vec<(i64, String)>,
 }
 
-/// The engine.
-#[derive(Debug)]
+/// The engine. Its state (not its configuration) can be saved as bytes and
+/// restored, so that a restart continues exactly where the last checkpoint was.
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Engine {
+    #[serde(skip)]
     config: EngineConfig,
+    #[serde(skip)]
     longest: usize,
     areas: BTreeMap<String, AreaState>,
     closed_minute: Option<i64>,
@@ -203,13 +261,22 @@ pub struct Engine {
     counters: Counters,
 }
 
+/// Saved engine state that cannot be read back (corrupt, or from another version).
+#[derive(Debug, thiserror::Error)]
+#[error("saved engine state is unreadable: {0}")]
+pub struct StateError(postcard::Error);
+
+fn longest_window(config: &EngineConfig) -> usize {
+    config.windows.iter().copied().max().unwrap_or(60).max(1) as usize
+}
+
 /// The national rule's name.
 pub const NATIONAL_RULE: &str = "national_tension";
 
 impl Engine {
     /// An engine with no state.
     pub fn new(config: EngineConfig) -> Engine {
-        let longest = config.windows.iter().copied().max().unwrap_or(60).max(1) as usize;
+        let longest = longest_window(&config);
         Engine {
             config,
             longest,
@@ -220,6 +287,87 @@ impl Engine {
             national: RuleState::default(),
             national_alert: None,
             counters: Counters::default(),
+        }
+    }
+
+    /// The engine's state as bytes, for a checkpoint.
+    pub fn save(&self) -> Vec<u8> {
+        // Every field is plain data: serialising to a vector cannot fail.
+        postcard::to_stdvec(self).unwrap_or_default()
+    }
+
+    /// An engine with `config` and the state `saved` by [`Engine::save`].
+    pub fn restore(config: EngineConfig, saved: &[u8]) -> Result<Engine, StateError> {
+        let mut engine: Engine = postcard::from_bytes(saved).map_err(StateError)?;
+        engine.longest = longest_window(&config);
+        engine.config = config;
+        Ok(engine)
+    }
+
+    /// The last minute closed and evaluated (epoch minutes), if any.
+    pub fn closed_minute(&self) -> Option<i64> {
+        self.closed_minute
+    }
+
+    /// Every area seen, in id order, with its windows at the last closed minute.
+    pub fn figures(&self) -> Vec<AreaFigures> {
+        let Some(minute) = self.closed_minute else {
+            return Vec::new();
+        };
+        let global_share = self.global_share_or(0.02);
+        let hour_of_day = (minute.div_euclid(60).rem_euclid(24)) as usize;
+        let mut lengths = self.config.windows.clone();
+        lengths.sort_unstable();
+        lengths.dedup();
+        self.areas
+            .iter()
+            .map(|(id, state)| AreaFigures {
+                id: id.clone(),
+                name: state.name.clone(),
+                windows: lengths
+                    .iter()
+                    .map(|&length| {
+                        let tally = state.windows.window(minute, length as usize);
+                        WindowFigures {
+                            window: window_name(length),
+                            posts: tally.posts,
+                            tension: round4(tally.tension_share()),
+                            mean_tension: round4(tally.mean_tension()),
+                            sentiment: round4(tally.mean_sentiment()),
+                            negative_share: round4(tally.negative_share()),
+                            baseline_posts: state
+                                .baseline
+                                .expected_posts(hour_of_day, f64::from(length))
+                                .map(round4),
+                            baseline_tension: round4(state.baseline.tension_share(global_share)),
+                        }
+                    })
+                    .collect(),
+                firing: state
+                    .active
+                    .iter()
+                    .flatten()
+                    .map(|active| active.event.id.clone())
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// The alerts firing now, areas in id order, then the national one.
+    pub fn firing(&self) -> impl Iterator<Item = &AlertEvent> {
+        self.areas
+            .values()
+            .flat_map(|state| state.active.iter().flatten())
+            .chain(self.national_alert.iter())
+            .map(|active| &active.event)
+    }
+
+    /// The country's learnt tension share, or `fallback` before it has learnt one.
+    fn global_share_or(&self, fallback: f64) -> f64 {
+        if self.global_share.updates() == 0 {
+            fallback.max(0.005)
+        } else {
+            self.global_share.mean().max(0.005)
         }
     }
 
@@ -344,14 +492,11 @@ impl Engine {
         for values in shares.values_mut() {
             values.sort_by(f64::total_cmp);
         }
-        let global_share = if self.global_share.updates() == 0 {
+        let global_share = self.global_share_or(
             national
                 .get(&self.longest)
-                .map_or(0.02, Tally::tension_share)
-                .max(0.005)
-        } else {
-            self.global_share.mean().max(0.005)
-        };
+                .map_or(0.02, Tally::tension_share),
+        );
         let hour_of_day = (minute.div_euclid(60).rem_euclid(24)) as usize;
         let mut elevated_areas = 0usize;
         let mut areas_with_posts = 0usize;
@@ -417,7 +562,7 @@ impl Engine {
                     Transition::Fire { since } => {
                         let event = AlertEvent {
                             id: alert_id(id, &rule.name, since),
-                            status: "firing",
+                            status: AlertStatus::Firing,
                             rule: rule.name.clone(),
                             severity: rule.severity,
                             area: AreaRef {
@@ -494,7 +639,7 @@ impl Engine {
             Transition::Fire { since } => {
                 let event = AlertEvent {
                     id: alert_id("national", NATIONAL_RULE, since),
-                    status: "firing",
+                    status: AlertStatus::Firing,
                     rule: NATIONAL_RULE.into(),
                     severity: Severity::Info,
                     area: AreaRef {
@@ -556,7 +701,7 @@ const OTHER_POSTS_KEPT: usize = 200;
 fn resolve(active: &mut Option<ActiveAlert>, since: i64, out: &mut Vec<AlertEvent>) {
     if let Some(active) = active.take() {
         let mut event = active.event;
-        event.status = "resolved";
+        event.status = AlertStatus::Resolved;
         event.ends_at = Some(rfc3339(since * MINUTE_MS));
         out.push(event);
     }
@@ -772,9 +917,19 @@ mod tests {
 
         fn run(&mut self) -> Vec<AlertEvent> {
             self.posts.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+            self.run_restarting(&[])
+        }
+
+        /// As [`Stream::run`], but the engine is saved and restored from its bytes
+        /// before each post whose index is in `restarts`.
+        fn run_restarting(&self, restarts: &[usize]) -> Vec<AlertEvent> {
             let mut engine = Engine::new(EngineConfig::default());
             let mut out = Vec::new();
             for (i, (at, area, tension)) in self.posts.iter().enumerate() {
+                if restarts.contains(&i) {
+                    engine = Engine::restore(EngineConfig::default(), &engine.save())
+                        .expect("saved state reads back");
+                }
                 let id = i.to_string();
                 let text = if *tension > 0.5 {
                     "iedereen naar het plein, stenen mee"
@@ -798,10 +953,88 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_restored_engine_continues_exactly_where_it_was_saved() {
+        let (mut stream, start) = three_quiet_days_then(3, 240);
+        stream.area("town", start + 60, start + 80, 60.0, 0.3);
+        stream.area("town", start + 80, start + 110, 150.0, 0.7);
+        let straight = stream.run();
+        assert!(!fired(&straight).is_empty(), "the scenario raises alerts");
+        let n = stream.posts.len();
+        let restarts = [1, n / 3, n / 2, n - n / 10, n - 1];
+        assert_eq!(stream.run_restarting(&restarts), straight);
+    }
+
+    #[test]
+    fn corrupt_saved_state_is_an_error_not_a_panic() {
+        let mut engine = Engine::new(EngineConfig::default());
+        let mut out = Vec::new();
+        engine.add(
+            &ScoredPost {
+                id: "1",
+                text: "rellen",
+                event_time_ms: 0,
+                area: Some(("a", "A")),
+                located: Located::AreaField,
+                tension: 0.9,
+                sentiment: -0.5,
+                negative: true,
+            },
+            &mut out,
+        );
+        let saved = engine.save();
+        assert!(Engine::restore(EngineConfig::default(), &saved).is_ok());
+        assert!(Engine::restore(EngineConfig::default(), &saved[..saved.len() / 2]).is_err());
+        assert!(Engine::restore(EngineConfig::default(), b"").is_err());
+    }
+
+    #[test]
+    fn figures_show_every_area_with_its_windows_and_firing_alerts() {
+        let (mut stream, start) = three_quiet_days_then(5, 240);
+        stream.area("town", start + 60, start + 80, 60.0, 0.3);
+        stream.area("town", start + 80, start + 110, 150.0, 0.7);
+        stream
+            .posts
+            .sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+        let mut engine = Engine::new(EngineConfig::default());
+        let mut out = Vec::new();
+        let cut = stream
+            .posts
+            .iter()
+            .position(|(at, ..)| *at >= (start + 105) * MINUTE_MS)
+            .expect("posts after the build-up");
+        for (i, (at, area, tension)) in stream.posts[..cut].iter().enumerate() {
+            let id = i.to_string();
+            engine.add(
+                &ScoredPost {
+                    id: &id,
+                    text: "x",
+                    event_time_ms: *at,
+                    area: Some((area, area)),
+                    located: Located::AreaField,
+                    tension: *tension,
+                    sentiment: 0.0,
+                    negative: false,
+                },
+                &mut out,
+            );
+        }
+        let figures = engine.figures();
+        let town = figures.iter().find(|a| a.id == "town").expect("town");
+        assert_eq!(town.windows.len(), 2);
+        assert_eq!(town.windows[0].window, "15m");
+        assert!(town.windows[0].posts > 0);
+        assert!(town.windows[0].tension > town.windows[0].baseline_tension);
+        let firing: Vec<&str> = engine.firing().map(|e| e.id.as_str()).collect();
+        assert!(!town.firing.is_empty());
+        assert!(town.firing.iter().all(|id| firing.contains(&id.as_str())));
+        assert!(figures.windows(2).all(|w| w[0].id < w[1].id), "id order");
+    }
+
     fn fired(events: &[AlertEvent]) -> Vec<(String, String)> {
         events
             .iter()
-            .filter(|e| e.status == "firing")
+            .filter(|e| e.status == AlertStatus::Firing)
             .map(|e| (e.area.id.clone(), e.rule.clone()))
             .collect()
     }
@@ -830,8 +1063,10 @@ mod tests {
             stream.area("town", start + 80, start + 110, 150.0, 0.7);
             let events = stream.run();
             let town: Vec<&AlertEvent> = events.iter().filter(|e| e.area.id == "town").collect();
-            let rules: Vec<(&str, &str)> =
-                town.iter().map(|e| (e.rule.as_str(), e.status)).collect();
+            let rules: Vec<(&str, &str)> = town
+                .iter()
+                .map(|e| (e.rule.as_str(), e.status.as_str()))
+                .collect();
             assert!(rules.contains(&("tension_elevated", "firing")), "{rules:?}");
             assert!(rules.contains(&("tension_critical", "firing")), "{rules:?}");
             assert!(
@@ -854,7 +1089,7 @@ mod tests {
             );
             let resolved = town
                 .iter()
-                .find(|e| e.rule == "tension_elevated" && e.status == "resolved")
+                .find(|e| e.rule == "tension_elevated" && e.status == AlertStatus::Resolved)
                 .expect("resolved");
             assert_eq!(resolved.id, warning.id, "same id for the episode");
             assert!(resolved.ends_at.is_some());

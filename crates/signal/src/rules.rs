@@ -188,7 +188,7 @@ pub enum Transition {
 }
 
 /// One rule's state for one area.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct RuleState {
     /// Whether an alert is active.
     pub active: bool,

@@ -28,7 +28,7 @@ pub fn shrunk_share(successes: f64, trials: f64, prior: f64, weight: f64) -> f64
 }
 
 /// An exponentially weighted mean that forgets with a given half-life (in updates).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Ewma {
     mean: f64,
     updates: u32,

@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 use crate::areas::Located;
 
 /// What a bucket (or a whole window) adds up.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Tally {
     /// Posts.
     pub posts: u32,
@@ -89,7 +89,7 @@ fn ratio(sum: f64, count: u32) -> f64 {
 }
 
 /// One area's buckets: `capacity` consecutive buckets ending at `newest`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AreaWindows {
     buckets: VecDeque<Tally>,
     newest: i64,

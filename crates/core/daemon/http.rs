@@ -1,0 +1,208 @@
+//! The HTTP server (contract section 6): metrics, health, readiness, the API and
+//! its server-sent events, on one port.
+
+use std::convert::Infallible;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures_util::Stream;
+use serde::Deserialize;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::StreamExt;
+
+use super::live::Live;
+use super::store::AlertRecord;
+
+/// The server's state.
+#[derive(Clone)]
+pub struct Server {
+    /// The daemon's shared state.
+    pub live: Arc<Live>,
+    /// Where acknowledgements are appended (JSON lines).
+    pub audit_log: PathBuf,
+}
+
+/// Every route.
+pub fn router(server: Server) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/api/v1/areas", get(areas))
+        .route("/api/v1/alerts", get(alerts))
+        .route("/api/v1/alerts/{id}/ack", post(ack))
+        .route("/api/v1/events", get(events))
+        .with_state(server)
+}
+
+async fn metrics(State(server): State<Server>) -> Response {
+    match server.live.metrics.render() {
+        Ok(text) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{error:#}\n")).into_response(),
+    }
+}
+
+async fn readyz(State(server): State<Server>) -> Response {
+    if server.live.ready() {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: the Kafka source is not connected\n",
+        )
+            .into_response()
+    }
+}
+
+async fn areas(State(server): State<Server>) -> Response {
+    Json(server.live.areas()).into_response()
+}
+
+/// Active alerts first (most severe, then oldest), then resolved ones, newest first.
+async fn alerts(State(server): State<Server>) -> Response {
+    let since = chrono::Utc::now().timestamp_millis() - super::store::RESOLVED_KEPT_MS;
+    match server.live.store.alerts(since) {
+        Ok(mut records) => {
+            records.sort_by(|a, b| {
+                let firing = |r: &AlertRecord| r.event.status.as_str() == "firing";
+                firing(b)
+                    .cmp(&firing(a))
+                    .then(b.event.severity.cmp(&a.event.severity))
+                    .then_with(|| {
+                        if firing(a) {
+                            a.event.starts_at.cmp(&b.event.starts_at)
+                        } else {
+                            b.event.ends_at.cmp(&a.event.ends_at)
+                        }
+                    })
+            });
+            Json(records).into_response()
+        }
+        Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{error:#}\n")).into_response(),
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct AckBody {
+    /// Who acknowledges (an operator's name or call sign).
+    by: Option<String>,
+}
+
+async fn ack(
+    State(server): State<Server>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Some(token) = &server.live.token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !constant_time_eq(given.as_bytes(), token.as_bytes()) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                "a valid bearer token is needed to acknowledge\n",
+            )
+                .into_response();
+        }
+    }
+    let request: AckBody = if body.is_empty() {
+        AckBody::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(request) => request,
+            Err(error) => {
+                return (StatusCode::BAD_REQUEST, format!("body: {error}\n")).into_response()
+            }
+        }
+    };
+    let by: String = request
+        .by
+        .unwrap_or_else(|| "operator".into())
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(100)
+        .collect();
+    let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    match server.live.store.ack(&id, &by, &at) {
+        Ok(Some(record)) => {
+            if let Err(error) = audit(&server.audit_log, &id, &by, &at) {
+                eprintln!("onrust: audit log: {error:#}");
+            }
+            if let Ok(data) = serde_json::to_string(&record) {
+                let _ = server
+                    .live
+                    .changes
+                    .send(super::live::Change { kind: "ack", data });
+            }
+            Json(record).into_response()
+        }
+        Ok(None) => (StatusCode::NOT_FOUND, format!("no alert {id:?}\n")).into_response(),
+        Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{error:#}\n")).into_response(),
+    }
+}
+
+/// Appends one acknowledgement to the audit log.
+fn audit(path: &std::path::Path, id: &str, by: &str, at: &str) -> anyhow::Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    let line = serde_json::json!({"action": "ack", "alert": id, "by": by, "at": at});
+    writeln!(file, "{line}")?;
+    file.sync_data()?;
+    Ok(())
+}
+
+/// Compares secrets in time that depends on their lengths only.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn events(
+    State(server): State<Server>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let snapshot = serde_json::to_string(&server.live.areas()).unwrap_or_else(|_| "[]".into());
+    let first = tokio_stream::once(Ok(Event::default().event("areas").data(snapshot)));
+    let changes = BroadcastStream::new(server.live.changes.subscribe()).filter_map(|change| {
+        // A subscriber that fell behind misses changes: the next `areas` catches up.
+        change
+            .ok()
+            .map(|c| Ok(Event::default().event(c.kind).data(c.data)))
+    });
+    Sse::new(first.chain(changes)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::constant_time_eq;
+
+    #[test]
+    fn tokens_compare_equal_only_when_identical() {
+        assert!(constant_time_eq(b"s3cret", b"s3cret"));
+        assert!(!constant_time_eq(b"s3cret", b"s3creT"));
+        assert!(!constant_time_eq(b"s3cret", b"s3cre"));
+        assert!(!constant_time_eq(b"", b"x"));
+    }
+}

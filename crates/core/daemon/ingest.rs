@@ -1,0 +1,462 @@
+//! Kafka in: a consumer-group member on its own thread drives the pipeline.
+//!
+//! At least once, and no post counted twice: offsets are committed to Kafka only
+//! after a checkpoint (engine state + the offsets it covers + the deliveries of the
+//! alerts it raised, one transaction) is in the store. After a crash, messages the
+//! broker hands out again below the checkpoint's offsets are skipped: the restored
+//! state already counts them. Rejected messages go to the dead-letter topic, which
+//! is flushed before the checkpoint that moves past them.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _, Result};
+use onrust_signal::engine::AlertEvent;
+use rdkafka::client::ClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaResult;
+use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::statistics::Statistics;
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::live::Live;
+use super::store::{Offsets, Store};
+use crate::pipeline::Pipeline;
+use crate::settings::KafkaSettings;
+
+/// The header that carries a dead letter's rejection reason.
+pub const REASON_HEADER: &str = "onrust-reject-reason";
+
+/// How long a checkpoint waits for the dead-letter topic to acknowledge.
+const DEAD_LETTER_FLUSH: Duration = Duration::from_secs(10);
+
+/// The pipeline and what a checkpoint needs, shared with the rebalance callback.
+pub struct Ingest {
+    pipeline: Pipeline,
+    /// Next offset to read per partition, as applied to the pipeline.
+    offsets: Offsets,
+    /// Alert events raised since the last checkpoint.
+    raised: Vec<AlertEvent>,
+    /// Dead letters sent since the last checkpoint (payload, reason), resent if the
+    /// topic did not acknowledge them.
+    dead_letters: Vec<(Vec<u8>, &'static str)>,
+    dirty: bool,
+    store: Arc<Store>,
+    live: Arc<Live>,
+    producer: ThreadedProducer<DeadLetterContext>,
+    dead_letter_topic: String,
+    sinks: u32,
+}
+
+/// Counts dead letters the broker refused.
+pub struct DeadLetterContext {
+    failures: AtomicU64,
+}
+
+impl ClientContext for DeadLetterContext {}
+
+impl ProducerContext for DeadLetterContext {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((error, _)) = result {
+            eprintln!("onrust: dead letter not written: {error}");
+            self.failures.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The consumer's context: commits before partitions are taken away, and exports
+/// the consumer lag from librdkafka's statistics.
+pub struct GroupContext {
+    ingest: Arc<Mutex<Ingest>>,
+    live: Arc<Live>,
+}
+
+impl ClientContext for GroupContext {
+    fn stats(&self, statistics: Statistics) {
+        let lag: i64 = statistics
+            .topics
+            .values()
+            .flat_map(|topic| topic.partitions.values())
+            .filter(|p| p.partition >= 0 && p.consumer_lag >= 0)
+            .map(|p| p.consumer_lag)
+            .sum();
+        self.live.metrics.consumer_lag.set(lag);
+    }
+}
+
+impl ConsumerContext for GroupContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(_) = rebalance {
+            // Everything read from the partitions leaving is applied: checkpoint it
+            // and commit, so their next owner starts where we stopped.
+            let mut ingest = self.ingest.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Err(error) = ingest.checkpoint(consumer, CommitMode::Sync, true) {
+                eprintln!("onrust: checkpoint before rebalance failed: {error:#}");
+            }
+        }
+    }
+}
+
+type GroupConsumer = BaseConsumer<GroupContext>;
+
+impl Ingest {
+    /// Ties the pipeline to the store, restoring the last checkpoint if there is one.
+    pub fn new(
+        mut pipeline: Pipeline,
+        settings: &crate::settings::Settings,
+        store: Arc<Store>,
+        live: Arc<Live>,
+        sinks: u32,
+    ) -> Result<Ingest> {
+        let mut applied = Offsets::new();
+        if let Some(checkpoint) = store.checkpoint()? {
+            pipeline
+                .restore(settings, &checkpoint.engine)
+                .context("restoring the checkpoint (delete the state directory to start afresh)")?;
+            applied = checkpoint.offsets;
+            eprintln!("onrust: restored the checkpoint of {}", describe(&applied));
+        }
+        let producer = dead_letter_producer(&settings.kafka)?;
+        Ok(Ingest {
+            pipeline,
+            offsets: applied,
+            raised: Vec::new(),
+            dead_letters: Vec::new(),
+            dirty: false,
+            store,
+            live,
+            producer,
+            dead_letter_topic: settings.kafka.dead_letter_topic.clone(),
+            sinks,
+        })
+    }
+
+    /// Applies one message: skipped when a checkpoint counted it, dead-lettered when
+    /// rejected, else through the pipeline.
+    fn handle(&mut self, message: &BorrowedMessage<'_>, arrived: Instant) {
+        let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
+        let next = self.offsets.entry(topic.to_string()).or_default();
+        // Below what is applied: counted by the restored checkpoint, or read again
+        // after a rebalance reset the position to a commit that had not landed.
+        if next
+            .get(&partition)
+            .is_some_and(|&applied| offset < applied)
+        {
+            self.live.metrics.skipped.inc();
+            return;
+        }
+        next.insert(partition, offset + 1);
+        self.dirty = true;
+        let payload = message.payload().unwrap_or_default();
+        let arrival_ms = chrono::Utc::now().timestamp_millis();
+        match self.pipeline.process(
+            payload,
+            message.timestamp().to_millis(),
+            arrival_ms,
+            &mut self.raised,
+        ) {
+            Ok(accepted) => {
+                let metrics = &self.live.metrics;
+                metrics
+                    .posts
+                    .with_label_values(&[accepted.lang.as_str()])
+                    .inc();
+                match accepted.located.slot() {
+                    Some(_) => metrics
+                        .located
+                        .with_label_values(&[accepted.located.as_str()])
+                        .inc(),
+                    None => metrics.unresolved.inc(),
+                }
+                metrics.processing.observe(arrived.elapsed().as_secs_f64());
+            }
+            Err(reason) => {
+                self.live
+                    .metrics
+                    .rejected
+                    .with_label_values(&[reason.as_str()])
+                    .inc();
+                self.send_dead_letter(payload.to_vec(), reason.as_str());
+            }
+        }
+    }
+
+    fn send_dead_letter(&mut self, payload: Vec<u8>, reason: &'static str) {
+        let record = BaseRecord::<(), [u8]>::to(&self.dead_letter_topic)
+            .payload(&payload)
+            .headers(OwnedHeaders::new().insert(Header {
+                key: REASON_HEADER,
+                value: Some(reason),
+            }));
+        if let Err((error, _)) = self.producer.send(record) {
+            // The queue is full or the topic unknown: the checkpoint resends it.
+            eprintln!("onrust: dead letter queued for retry: {error}");
+            self.producer
+                .context()
+                .failures
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        self.dead_letters.push((payload, reason));
+    }
+
+    /// Makes sure every dead letter since the last checkpoint is on the broker.
+    fn flush_dead_letters(&mut self) -> Result<()> {
+        for _ in 0..2 {
+            self.producer.flush(DEAD_LETTER_FLUSH)?;
+            if self.producer.context().failures.swap(0, Ordering::Relaxed) == 0 {
+                self.live
+                    .metrics
+                    .dead_letters
+                    .inc_by(self.dead_letters.len() as u64);
+                self.dead_letters.clear();
+                return Ok(());
+            }
+            for (payload, reason) in std::mem::take(&mut self.dead_letters) {
+                self.send_dead_letter(payload, reason);
+            }
+        }
+        bail!(
+            "the dead-letter topic {:?} did not take {} messages",
+            self.dead_letter_topic,
+            self.dead_letters.len()
+        )
+    }
+
+    /// Writes a checkpoint and commits its offsets to Kafka; then the live view and
+    /// the delivery workers learn of the new alerts.
+    ///
+    /// `always_commit`: commit even when nothing changed since the last checkpoint
+    /// (before a rebalance or at shutdown, in case an earlier asynchronous commit was
+    /// refused).
+    fn checkpoint(
+        &mut self,
+        consumer: &GroupConsumer,
+        mode: CommitMode,
+        always_commit: bool,
+    ) -> Result<()> {
+        if !self.dirty {
+            return if always_commit {
+                self.commit(consumer, mode)
+            } else {
+                Ok(())
+            };
+        }
+        self.flush_dead_letters()?;
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        self.store.commit(
+            &self.pipeline.engine().save(),
+            &self.offsets,
+            &self.raised,
+            self.sinks,
+            now_ms,
+        )?;
+        // A crash here leaves a checkpoint ahead of the committed offsets: the
+        // restart must skip what the checkpoint counted. Tests crash it on purpose.
+        fail::fail_point!("checkpoint-before-commit", |_| std::process::abort());
+        self.dirty = false;
+        self.live.metrics.checkpoints.inc();
+        self.store
+            .expire_alerts(now_ms - super::store::RESOLVED_KEPT_MS)?;
+        let raised = std::mem::take(&mut self.raised);
+        self.live.published(&self.pipeline, &raised);
+        self.commit(consumer, mode)
+    }
+
+    /// Commits the applied offsets of the assigned partitions to Kafka.
+    fn commit(&self, consumer: &GroupConsumer, mode: CommitMode) -> Result<()> {
+        let assigned = consumer.assignment()?;
+        let mut commit = TopicPartitionList::new();
+        for element in assigned.elements() {
+            if let Some(&next) = self
+                .offsets
+                .get(element.topic())
+                .and_then(|p| p.get(&element.partition()))
+            {
+                commit.add_partition_offset(
+                    element.topic(),
+                    element.partition(),
+                    Offset::Offset(next),
+                )?;
+            }
+        }
+        if commit.count() > 0 {
+            consumer.commit(&commit, mode)?;
+        }
+        Ok(())
+    }
+}
+
+fn describe(offsets: &Offsets) -> String {
+    let parts: Vec<String> = offsets
+        .iter()
+        .flat_map(|(topic, partitions)| {
+            partitions
+                .iter()
+                .map(move |(partition, next)| format!("{topic}/{partition}@{next}"))
+        })
+        .collect();
+    if parts.is_empty() {
+        "no offsets".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+fn dead_letter_producer(kafka: &KafkaSettings) -> Result<ThreadedProducer<DeadLetterContext>> {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", &kafka.brokers);
+    config.set("enable.idempotence", "false");
+    for (key, value) in &kafka.options {
+        // Consumer-only settings would make the producer refuse to start.
+        if !is_consumer_only(key) {
+            config.set(key, value);
+        }
+    }
+    config
+        .create_with_context(DeadLetterContext {
+            failures: AtomicU64::new(0),
+        })
+        .context("creating the dead-letter producer")
+}
+
+fn is_consumer_only(key: &str) -> bool {
+    key.starts_with("session.")
+        || key.starts_with("heartbeat.")
+        || key.starts_with("max.poll.")
+        || key.starts_with("auto.offset.")
+        || key.starts_with("fetch.")
+        || key.starts_with("group.")
+        || key.starts_with("partition.assignment")
+        || key == "isolation.level"
+}
+
+/// Runs the consumer until `live` says stop: waits for the broker and the topics,
+/// joins the group, applies messages, checkpoints every `interval`, and on the way
+/// out checkpoints and commits once more.
+pub fn run(
+    ingest: Ingest,
+    kafka: &KafkaSettings,
+    interval: Duration,
+    live: Arc<Live>,
+) -> Result<()> {
+    // The restored state is on show before the first message arrives.
+    live.published(&ingest.pipeline, &[]);
+    let ingest = Arc::new(Mutex::new(ingest));
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", &kafka.brokers)
+        .set("group.id", &kafka.group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("statistics.interval.ms", "5000");
+    // Pass-through options (TLS, SASL, timeouts) win over these defaults, except
+    // that offsets are never committed or stored automatically.
+    for (key, value) in &kafka.options {
+        if !key.starts_with("enable.auto.") {
+            config.set(key, value);
+        }
+    }
+    let consumer: GroupConsumer = config
+        .create_with_context(GroupContext {
+            ingest: Arc::clone(&ingest),
+            live: Arc::clone(&live),
+        })
+        .context("creating the Kafka consumer")?;
+    if !wait_for_topics(&consumer, kafka, &live) {
+        return Ok(());
+    }
+    consumer
+        .subscribe(&[kafka.topic.as_str()])
+        .with_context(|| format!("subscribing to {:?}", kafka.topic))?;
+    live.set_source_connected(true);
+    eprintln!(
+        "onrust: consuming {:?} as group {:?} from {}",
+        kafka.topic, kafka.group, kafka.brokers
+    );
+    let mut last_checkpoint = Instant::now();
+    let mut failing_since: Option<Instant> = None;
+    while !live.stopping() {
+        if let Some(result) = consumer.poll(Duration::from_millis(100)) {
+            let arrived = Instant::now();
+            match result {
+                Ok(message) => lock(&ingest).handle(&message, arrived),
+                Err(error) => eprintln!("onrust: kafka: {error}"),
+            }
+        }
+        if last_checkpoint.elapsed() >= interval {
+            match lock(&ingest).checkpoint(&consumer, CommitMode::Async, false) {
+                Ok(()) => failing_since = None,
+                Err(error) => {
+                    eprintln!("onrust: checkpoint failed, retrying: {error:#}");
+                    failing_since.get_or_insert_with(Instant::now);
+                }
+            }
+            live.set_source_connected(failing_since.is_none_or(|t| t.elapsed() < interval * 30));
+            last_checkpoint = Instant::now();
+        }
+    }
+    let result = lock(&ingest).checkpoint(&consumer, CommitMode::Sync, true);
+    consumer.unsubscribe();
+    result.context("the final checkpoint")
+}
+
+fn lock(ingest: &Mutex<Ingest>) -> std::sync::MutexGuard<'_, Ingest> {
+    ingest.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Waits until the broker answers and both topics exist, saying what is missing;
+/// `false` when asked to stop first.
+fn wait_for_topics(consumer: &GroupConsumer, kafka: &KafkaSettings, live: &Live) -> bool {
+    let mut last_complaint: HashMap<String, Instant> = HashMap::new();
+    let mut complain = |what: String| {
+        let due = last_complaint
+            .get(&what)
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(30));
+        if due {
+            eprintln!("onrust: {what}");
+            last_complaint.insert(what, Instant::now());
+        }
+    };
+    while !live.stopping() {
+        match missing_topics(consumer, kafka) {
+            Ok(missing) if missing.is_empty() => return true,
+            Ok(missing) => complain(format!(
+                "waiting for topics on {}: {} missing (this broker may not create topics by itself: create them)",
+                kafka.brokers,
+                missing.join(", ")
+            )),
+            Err(error) => complain(format!(
+                "waiting for the Kafka brokers {} (kafka.brokers): {error}",
+                kafka.brokers
+            )),
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    false
+}
+
+/// The configured topics the broker does not have, as `kafka.key "name"`.
+fn missing_topics(consumer: &GroupConsumer, kafka: &KafkaSettings) -> KafkaResult<Vec<String>> {
+    let metadata = consumer.fetch_metadata(None, Duration::from_secs(5))?;
+    let exists = |name: &str| {
+        metadata
+            .topics()
+            .iter()
+            .any(|t| t.name() == name && t.error().is_none() && !t.partitions().is_empty())
+    };
+    Ok([
+        ("kafka.topic", &kafka.topic),
+        ("kafka.dead_letter_topic", &kafka.dead_letter_topic),
+    ]
+    .into_iter()
+    .filter(|(_, name)| !exists(name))
+    .map(|(key, name)| format!("{key} {name:?}"))
+    .collect())
+}

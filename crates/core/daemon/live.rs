@@ -1,0 +1,156 @@
+//! What the running daemon shows: readiness, metrics, the areas' latest figures,
+//! and the stream of changes behind `/api/v1/events`. The ingest thread publishes
+//! into it after every checkpoint; the HTTP server and the delivery workers read it.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+use onrust_signal::engine::{AlertEvent, AreaFigures};
+use tokio::sync::{broadcast, watch, Notify};
+
+use super::metrics::Metrics;
+use super::store::Store;
+use crate::pipeline::Pipeline;
+
+/// One server-sent event: its `event:` name and JSON `data:`.
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// `alert` or `areas`.
+    pub kind: &'static str,
+    /// The JSON payload.
+    pub data: String,
+}
+
+/// The daemon's shared state.
+pub struct Live {
+    /// Every metric.
+    pub metrics: Metrics,
+    /// The embedded store.
+    pub store: Arc<Store>,
+    /// Counts outbox writes; the delivery workers wait for it to change.
+    pub outbox: watch::Sender<u64>,
+    /// Changes for `/api/v1/events`.
+    pub changes: broadcast::Sender<Change>,
+    /// The bearer token for mutating calls, when one is configured.
+    pub token: Option<String>,
+    areas: RwLock<Vec<AreaFigures>>,
+    source_connected: AtomicBool,
+    stopping: AtomicBool,
+    stop: Notify,
+}
+
+impl Live {
+    /// A live view with no areas yet, not connected.
+    pub fn new(metrics: Metrics, store: Arc<Store>, token: Option<String>) -> Live {
+        Live {
+            metrics,
+            store,
+            outbox: watch::channel(0).0,
+            changes: broadcast::channel(1024).0,
+            token,
+            areas: RwLock::new(Vec::new()),
+            source_connected: AtomicBool::new(false),
+            stopping: AtomicBool::new(false),
+            stop: Notify::new(),
+        }
+    }
+
+    /// Whether `/readyz` says ready: the model is loaded (it is before `Live`
+    /// exists) and the source is connected.
+    pub fn ready(&self) -> bool {
+        self.source_connected.load(Ordering::Relaxed)
+    }
+
+    /// Records whether the source (Kafka) is connected.
+    pub fn set_source_connected(&self, connected: bool) {
+        self.source_connected.store(connected, Ordering::Relaxed);
+    }
+
+    /// Asks every part of the daemon to finish.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
+        self.stop.notify_waiters();
+    }
+
+    /// Whether the daemon is shutting down.
+    pub fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Relaxed)
+    }
+
+    /// Resolves once [`Live::stop`] has been called.
+    pub async fn stopped(&self) {
+        let notified = self.stop.notified();
+        if self.stopping() {
+            return;
+        }
+        notified.await;
+    }
+
+    /// The areas' latest figures (areas of the file without posts have no windows).
+    pub fn areas(&self) -> Vec<AreaFigures> {
+        self.areas
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Publishes the pipeline's state after a checkpoint that stored `raised`:
+    /// figures, metrics, and one change per event; wakes the delivery workers.
+    pub fn published(&self, pipeline: &Pipeline, raised: &[AlertEvent]) {
+        let engine = pipeline.engine();
+        let mut figures = engine.figures();
+        let seen: std::collections::HashSet<String> =
+            figures.iter().map(|f| f.id.clone()).collect();
+        for area in pipeline.areas().iter() {
+            if !seen.contains(&area.id) {
+                figures.push(AreaFigures {
+                    id: area.id.clone(),
+                    name: area.name.clone(),
+                    windows: Vec::new(),
+                    firing: Vec::new(),
+                });
+            }
+        }
+        figures.sort_by(|a, b| a.id.cmp(&b.id));
+        self.metrics.publish_areas(&figures);
+        for severity in ["info", "warning", "critical"] {
+            let firing = engine
+                .firing()
+                .filter(|e| e.severity.as_str() == severity)
+                .count();
+            self.metrics
+                .alerts_firing
+                .with_label_values(&[severity])
+                .set(firing as i64);
+        }
+        let counters = engine.counters();
+        let late = counters.late.saturating_sub(self.metrics.late.get());
+        self.metrics.late.inc_by(late);
+        for event in raised {
+            self.metrics
+                .alert_events
+                .with_label_values(&[event.rule.as_str(), event.status.as_str()])
+                .inc();
+            if let Ok(data) = serde_json::to_string(event) {
+                // No subscriber is fine: nobody is watching.
+                let _ = self.changes.send(Change {
+                    kind: "alert",
+                    data,
+                });
+            }
+        }
+        if let Ok(data) = serde_json::to_string(&figures) {
+            let _ = self.changes.send(Change {
+                kind: "areas",
+                data,
+            });
+        }
+        *self
+            .areas
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = figures;
+        if !raised.is_empty() {
+            self.outbox.send_modify(|writes| *writes += 1);
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! The daemon's Prometheus metrics (contract section 7), in one registry.
+//!
+//! Per-area gauges are capped at `max_area_series` areas: the busiest areas of the
+//! last publication keep a series, the rest are removed, so a flood of area ids
+//! cannot blow up the number of series.
+
+use std::collections::HashSet;
+
+use anyhow::Result;
+use onrust_signal::engine::AreaFigures;
+use onrust_signal::Rejection;
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+/// Every metric the daemon exports.
+pub struct Metrics {
+    registry: Registry,
+    /// `onrust_posts_total{lang}`: posts accepted.
+    pub posts: IntCounterVec,
+    /// `onrust_posts_rejected_total{reason}`.
+    pub rejected: IntCounterVec,
+    /// `onrust_posts_unresolved_total`: accepted posts in no area.
+    pub unresolved: IntCounter,
+    /// `onrust_posts_late_total`: posts whose minute was already closed.
+    pub late: IntCounter,
+    /// `onrust_posts_located_total{how}`: how accepted posts were located.
+    pub located: IntCounterVec,
+    /// `onrust_posts_skipped_total`: messages already counted by a checkpoint.
+    pub skipped: IntCounter,
+    /// `onrust_area_posts{area}`: posts in the area's shortest window.
+    pub area_posts: prometheus::GaugeVec,
+    /// `onrust_area_tension{area}`: share of tense posts in that window.
+    pub area_tension: prometheus::GaugeVec,
+    /// `onrust_area_sentiment{area}`: mean sentiment in that window.
+    pub area_sentiment: prometheus::GaugeVec,
+    /// `onrust_alerts_firing{severity}`.
+    pub alerts_firing: IntGaugeVec,
+    /// `onrust_alert_events_total{rule,status}`.
+    pub alert_events: IntCounterVec,
+    /// `onrust_webhook_deliveries_total{sink,outcome}`: `delivered`, `retried`,
+    /// `failed` (given up: a 4xx other than 408/429).
+    pub deliveries: IntCounterVec,
+    /// `onrust_outbox_pending`: deliveries waiting.
+    pub outbox_pending: IntGauge,
+    /// `onrust_kafka_consumer_lag`: messages behind the end of the assigned partitions.
+    pub consumer_lag: IntGauge,
+    /// `onrust_dead_letters_total`: messages written to the dead-letter topic.
+    pub dead_letters: IntCounter,
+    /// `onrust_checkpoints_total`.
+    pub checkpoints: IntCounter,
+    /// `onrust_processing_seconds`: from a post's arrival to its effect on the
+    /// area figures (scored and aggregated).
+    pub processing: Histogram,
+    max_area_series: usize,
+    area_series: std::sync::Mutex<HashSet<String>>,
+}
+
+impl Metrics {
+    /// Registers every metric; per-area series are capped at `max_area_series`.
+    pub fn new(max_area_series: usize) -> Result<Metrics> {
+        let registry = Registry::new();
+        let counter_vec = |name: &str, help: &str, labels: &[&str]| -> Result<IntCounterVec> {
+            let metric = IntCounterVec::new(Opts::new(name, help), labels)?;
+            registry.register(Box::new(metric.clone()))?;
+            Ok(metric)
+        };
+        let counter = |name: &str, help: &str| -> Result<IntCounter> {
+            let metric = IntCounter::new(name, help)?;
+            registry.register(Box::new(metric.clone()))?;
+            Ok(metric)
+        };
+        let area_gauge = |name: &str, help: &str| -> Result<prometheus::GaugeVec> {
+            let metric = prometheus::GaugeVec::new(Opts::new(name, help), &["area"])?;
+            registry.register(Box::new(metric.clone()))?;
+            Ok(metric)
+        };
+        let gauge = |name: &str, help: &str| -> Result<IntGauge> {
+            let metric = IntGauge::new(name, help)?;
+            registry.register(Box::new(metric.clone()))?;
+            Ok(metric)
+        };
+        let rejected = counter_vec(
+            "onrust_posts_rejected_total",
+            "Messages rejected, by reason",
+            &["reason"],
+        )?;
+        for reason in Rejection::ALL {
+            rejected.with_label_values(&[reason.as_str()]);
+        }
+        let alerts_firing = IntGaugeVec::new(
+            Opts::new("onrust_alerts_firing", "Alerts firing now, by severity"),
+            &["severity"],
+        )?;
+        registry.register(Box::new(alerts_firing.clone()))?;
+        for severity in ["info", "warning", "critical"] {
+            alerts_firing.with_label_values(&[severity]);
+        }
+        let processing = Histogram::with_opts(
+            HistogramOpts::new(
+                "onrust_processing_seconds",
+                "From a post's arrival to its effect on the area figures",
+            )
+            .buckets(vec![
+                0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0,
+            ]),
+        )?;
+        registry.register(Box::new(processing.clone()))?;
+        let metrics = Metrics {
+            posts: counter_vec(
+                "onrust_posts_total",
+                "Posts accepted, by language",
+                &["lang"],
+            )?,
+            rejected,
+            unresolved: counter("onrust_posts_unresolved_total", "Accepted posts in no area")?,
+            late: counter(
+                "onrust_posts_late_total",
+                "Posts older than the watermark: counted, not aggregated",
+            )?,
+            located: counter_vec(
+                "onrust_posts_located_total",
+                "Accepted posts by how they were located",
+                &["how"],
+            )?,
+            skipped: counter(
+                "onrust_posts_skipped_total",
+                "Messages read again after a restart and skipped: their checkpoint counted them",
+            )?,
+            area_posts: area_gauge("onrust_area_posts", "Posts in the area's shortest window")?,
+            area_tension: area_gauge(
+                "onrust_area_tension",
+                "Share of tense posts in the area's shortest window",
+            )?,
+            area_sentiment: area_gauge(
+                "onrust_area_sentiment",
+                "Mean sentiment in the area's shortest window",
+            )?,
+            alerts_firing,
+            alert_events: counter_vec(
+                "onrust_alert_events_total",
+                "Alert events raised, by rule and status",
+                &["rule", "status"],
+            )?,
+            deliveries: counter_vec(
+                "onrust_webhook_deliveries_total",
+                "Delivery attempts of alert events, by sink and outcome",
+                &["sink", "outcome"],
+            )?,
+            outbox_pending: gauge("onrust_outbox_pending", "Alert deliveries waiting")?,
+            consumer_lag: gauge(
+                "onrust_kafka_consumer_lag",
+                "Messages between the consumer's position and the end of its partitions",
+            )?,
+            dead_letters: counter(
+                "onrust_dead_letters_total",
+                "Rejected messages written to the dead-letter topic",
+            )?,
+            checkpoints: counter("onrust_checkpoints_total", "Checkpoints written")?,
+            processing,
+            registry,
+            max_area_series,
+            area_series: std::sync::Mutex::new(HashSet::new()),
+        };
+        Ok(metrics)
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> Result<String> {
+        let mut buffer = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut buffer)?;
+        Ok(String::from_utf8(buffer)?)
+    }
+
+    /// Sets the per-area gauges from the engine's figures: the `max_area_series`
+    /// areas with most posts keep a series, series of the others are removed.
+    pub fn publish_areas(&self, figures: &[AreaFigures]) {
+        let mut busiest: Vec<&AreaFigures> = figures.iter().collect();
+        busiest.sort_by_key(|a| {
+            (
+                std::cmp::Reverse(a.windows.first().map_or(0, |w| w.posts)),
+                a.id.as_str(),
+            )
+        });
+        busiest.truncate(self.max_area_series);
+        let keep: HashSet<String> = busiest.iter().map(|a| a.id.clone()).collect();
+        let mut series = self
+            .area_series
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for gone in series.difference(&keep) {
+            for gauge in [&self.area_posts, &self.area_tension, &self.area_sentiment] {
+                // Absent already is fine: the aim is that it is absent.
+                let _ = gauge.remove_label_values(&[gone.as_str()]);
+            }
+        }
+        for area in busiest {
+            if let Some(window) = area.windows.first() {
+                let id = [area.id.as_str()];
+                self.area_posts
+                    .with_label_values(&id)
+                    .set(f64::from(window.posts));
+                self.area_tension.with_label_values(&id).set(window.tension);
+                self.area_sentiment
+                    .with_label_values(&id)
+                    .set(window.sentiment);
+            }
+        }
+        *series = keep;
+    }
+}

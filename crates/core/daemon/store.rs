@@ -1,0 +1,272 @@
+//! The daemon's embedded store (redb, one file): the engine's checkpoint with the
+//! Kafka offsets it covers, the outbox of alert deliveries, the alerts shown by the
+//! API with their acknowledgements. A checkpoint, its offsets and the deliveries of
+//! the alerts it raised are written in one transaction: after a crash the daemon
+//! resumes from a state, offsets and outbox that agree.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use onrust_signal::engine::{AlertEvent, AlertStatus};
+use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
+use serde::{Deserialize, Serialize};
+
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// (sink index, sequence number) → [`Delivery`] as JSON.
+const OUTBOX: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("outbox");
+/// (sink index, sequence number) → [`Delivery`] as JSON, given up on.
+const FAILED: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("failed");
+/// Alert id → [`AlertRecord`] as JSON.
+const ALERTS: TableDefinition<&str, &[u8]> = TableDefinition::new("alerts");
+
+/// Resolved alerts are kept (and shown by the API) this long after they resolve.
+pub const RESOLVED_KEPT_MS: i64 = 24 * 3_600_000;
+
+const ENGINE_KEY: &str = "engine";
+const OFFSETS_KEY: &str = "offsets";
+const SEQUENCE_KEY: &str = "sequence";
+
+/// Next offset to read, by topic and partition.
+pub type Offsets = BTreeMap<String, BTreeMap<i32, i64>>;
+
+/// One alert event to deliver to one sink.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Delivery {
+    /// The event, exactly as it is sent (the webhook body is these bytes).
+    pub body: String,
+    /// `<alert id>:<status>`: the idempotency key.
+    pub key: String,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// Not to be tried before this time (epoch ms).
+    pub not_before_ms: i64,
+    /// Why it was given up (failed deliveries only).
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// An alert as the API shows it: its latest event and who acknowledged it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AlertRecord {
+    /// The latest event of the episode.
+    #[serde(flatten)]
+    pub event: AlertEvent,
+    /// Who acknowledged it.
+    pub acked_by: Option<String>,
+    /// When (RFC 3339).
+    pub acked_at: Option<String>,
+    /// When the daemon last changed it (epoch ms), to expire resolved alerts.
+    pub updated_ms: i64,
+}
+
+/// What a checkpoint restores.
+pub struct Checkpoint {
+    /// The engine's saved state.
+    pub engine: Vec<u8>,
+    /// The offsets it covers.
+    pub offsets: Offsets,
+}
+
+/// The store.
+pub struct Store {
+    db: Database,
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<Store> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let path = dir.join("onrust.redb");
+        let db = Database::create(&path).with_context(|| format!("opening {}", path.display()))?;
+        let txn = db.begin_write()?;
+        txn.open_table(META)?;
+        txn.open_table(OUTBOX)?;
+        txn.open_table(FAILED)?;
+        txn.open_table(ALERTS)?;
+        txn.commit()?;
+        Ok(Store { db })
+    }
+
+    /// The last checkpoint, if there is one.
+    pub fn checkpoint(&self) -> Result<Option<Checkpoint>> {
+        let txn = self.db.begin_read()?;
+        let meta = txn.open_table(META)?;
+        let Some(engine) = meta.get(ENGINE_KEY)? else {
+            return Ok(None);
+        };
+        let offsets = match meta.get(OFFSETS_KEY)? {
+            Some(bytes) => serde_json::from_slice(bytes.value()).context("stored offsets")?,
+            None => Offsets::new(),
+        };
+        Ok(Some(Checkpoint {
+            engine: engine.value().to_vec(),
+            offsets,
+        }))
+    }
+
+    /// Writes a checkpoint in one transaction: the engine's state, the offsets it
+    /// covers, one delivery per sink for each of `events`, and the alerts' records.
+    pub fn commit(
+        &self,
+        engine: &[u8],
+        offsets: &Offsets,
+        events: &[AlertEvent],
+        sinks: u32,
+        now_ms: i64,
+    ) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut meta = txn.open_table(META)?;
+            meta.insert(ENGINE_KEY, engine)?;
+            meta.insert(OFFSETS_KEY, serde_json::to_vec(offsets)?.as_slice())?;
+            let mut sequence = meta
+                .get(SEQUENCE_KEY)?
+                .and_then(|v| v.value().try_into().ok().map(u64::from_le_bytes))
+                .unwrap_or(0);
+            let mut outbox = txn.open_table(OUTBOX)?;
+            let mut alerts = txn.open_table(ALERTS)?;
+            for event in events {
+                let body = serde_json::to_string(event)?;
+                let delivery = serde_json::to_vec(&Delivery {
+                    body,
+                    key: format!("{}:{}", event.id, event.status.as_str()),
+                    attempts: 0,
+                    not_before_ms: 0,
+                    error: None,
+                })?;
+                for sink in 0..sinks {
+                    outbox.insert((sink, sequence), delivery.as_slice())?;
+                }
+                sequence += 1;
+                let previous: Option<AlertRecord> = alerts
+                    .get(event.id.as_str())?
+                    .and_then(|v| serde_json::from_slice(v.value()).ok());
+                let record = AlertRecord {
+                    event: event.clone(),
+                    acked_by: previous.as_ref().and_then(|p| p.acked_by.clone()),
+                    acked_at: previous.and_then(|p| p.acked_at),
+                    updated_ms: now_ms,
+                };
+                alerts.insert(event.id.as_str(), serde_json::to_vec(&record)?.as_slice())?;
+            }
+            meta.insert(SEQUENCE_KEY, sequence.to_le_bytes().as_slice())?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Up to `limit` deliveries waiting for `sink`, oldest first.
+    pub fn pending(&self, sink: u32, limit: usize) -> Result<Vec<(u64, Delivery)>> {
+        let txn = self.db.begin_read()?;
+        let outbox = txn.open_table(OUTBOX)?;
+        let mut out = Vec::new();
+        for entry in outbox.range((sink, 0)..=(sink, u64::MAX))?.take(limit) {
+            let (key, value) = entry?;
+            let delivery = serde_json::from_slice(value.value()).context("stored delivery")?;
+            out.push((key.value().1, delivery));
+        }
+        Ok(out)
+    }
+
+    /// Deliveries waiting, over all sinks.
+    pub fn pending_count(&self) -> Result<u64> {
+        let txn = self.db.begin_read()?;
+        Ok(txn.open_table(OUTBOX)?.len()?)
+    }
+
+    /// Removes a delivered entry.
+    pub fn delivered(&self, sink: u32, sequence: u64) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        txn.open_table(OUTBOX)?.remove((sink, sequence))?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Records a failed attempt of an entry that will be tried again.
+    pub fn retry_later(&self, sink: u32, sequence: u64, delivery: &Delivery) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        txn.open_table(OUTBOX)?
+            .insert((sink, sequence), serde_json::to_vec(delivery)?.as_slice())?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Moves an entry that will never be delivered to the failed table.
+    pub fn give_up(&self, sink: u32, sequence: u64, delivery: &Delivery) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        txn.open_table(OUTBOX)?.remove((sink, sequence))?;
+        txn.open_table(FAILED)?
+            .insert((sink, sequence), serde_json::to_vec(delivery)?.as_slice())?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Every firing alert, and the resolved ones changed since `resolved_since_ms`.
+    pub fn alerts(&self, resolved_since_ms: i64) -> Result<Vec<AlertRecord>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(ALERTS)?;
+        let mut out = Vec::new();
+        for entry in table.iter()? {
+            let (_, value) = entry?;
+            let record: AlertRecord =
+                serde_json::from_slice(value.value()).context("stored alert")?;
+            if record.event.status == AlertStatus::Firing || record.updated_ms >= resolved_since_ms
+            {
+                out.push(record);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes resolved alerts last changed before `before_ms`.
+    pub fn expire_alerts(&self, before_ms: i64) -> Result<()> {
+        let expired: Vec<String> = {
+            let txn = self.db.begin_read()?;
+            let table = txn.open_table(ALERTS)?;
+            let mut ids = Vec::new();
+            for entry in table.iter()? {
+                let (key, value) = entry?;
+                let record: AlertRecord =
+                    serde_json::from_slice(value.value()).context("stored alert")?;
+                if record.event.status == AlertStatus::Resolved && record.updated_ms < before_ms {
+                    ids.push(key.value().to_string());
+                }
+            }
+            ids
+        };
+        if expired.is_empty() {
+            return Ok(());
+        }
+        let txn = self.db.begin_write()?;
+        {
+            let mut table = txn.open_table(ALERTS)?;
+            for id in &expired {
+                table.remove(id.as_str())?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Records who acknowledged an alert and when; `None` when there is no such alert.
+    pub fn ack(&self, id: &str, by: &str, at: &str) -> Result<Option<AlertRecord>> {
+        let txn = self.db.begin_write()?;
+        let record = {
+            let mut table = txn.open_table(ALERTS)?;
+            let current: Option<AlertRecord> = match table.get(id)? {
+                Some(value) => Some(serde_json::from_slice(value.value()).context("stored alert")?),
+                None => None,
+            };
+            let Some(mut record) = current else {
+                return Ok(None);
+            };
+            record.acked_by = Some(by.to_string());
+            record.acked_at = Some(at.to_string());
+            table.insert(id, serde_json::to_vec(&record)?.as_slice())?;
+            record
+        };
+        txn.commit()?;
+        Ok(Some(record))
+    }
+}

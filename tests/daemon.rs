@@ -1,0 +1,586 @@
+//! `onrust run` against real parts on loopback: a Tansu broker, a webhook receiver,
+//! an Alertmanager. The town scenario of `tests/scenarios` goes through Kafka; the
+//! alerts that come out must be exactly those `onrust replay` writes for it (its
+//! golden file), however the daemon is stopped, killed or kept from delivering.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::services::{free_port, http_request, wait_until, Broker, Daemon, Receiver};
+use crate::support::{root, run, stderr, TempDir};
+
+const SECRET: &str = "test-webhook-secret";
+const TOKEN: &str = "test-api-token";
+const TOPIC: &str = "posts";
+const DEAD: &str = "posts.dead";
+
+fn scenario() -> Vec<String> {
+    let path = root().join("tests/scenarios/incident_town.jsonl");
+    std::fs::read_to_string(path)
+        .expect("scenario")
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// The golden alert events of the scenario: `(idempotency key, body)`.
+fn golden() -> Vec<(String, String)> {
+    let path = root().join("tests/scenarios/incident_town.expected.jsonl");
+    std::fs::read_to_string(path)
+        .expect("golden events")
+        .lines()
+        .map(|line| {
+            let event: serde_json::Value = serde_json::from_str(line).expect("JSON");
+            let key = format!(
+                "{}:{}",
+                event["id"].as_str().expect("id"),
+                event["status"].as_str().expect("status")
+            );
+            (key, line.to_string())
+        })
+        .collect()
+}
+
+struct Setup {
+    dir: TempDir,
+    config: PathBuf,
+    http: String,
+}
+
+/// A configuration for `broker`, `receiver` and extra TOML, in a fresh directory.
+fn setup(name: &str, broker: &str, group: &str, webhook: Option<&str>, extra: &str) -> Setup {
+    let dir = TempDir::new(name);
+    let http = format!("127.0.0.1:{}", free_port());
+    let areas = root().join("tests/scenarios/areas.geojson");
+    let hook = webhook.map_or(String::new(), |url| {
+        format!(
+            "[[webhooks]]\nurl = \"{url}\"\nsecret_env = \"ONRUST_TEST_SECRET\"\nmax_backoff_ms = 2000\ntimeout_ms = 2000\n"
+        )
+    });
+    let toml = format!(
+        r#"
+[areas]
+file = "{areas}"
+
+[kafka]
+brokers = "{broker}"
+topic = "{TOPIC}"
+group = "{group}"
+dead_letter_topic = "{DEAD}"
+
+[kafka.options]
+"session.timeout.ms" = "6000"
+"heartbeat.interval.ms" = "500"
+
+[http]
+listen = "{http}"
+token_env = "ONRUST_TEST_TOKEN"
+
+[state]
+dir = "state"
+checkpoint_interval_ms = 200
+
+{hook}
+{extra}
+"#,
+        areas = areas.display()
+    );
+    let config = dir.path().join("onrust.toml");
+    std::fs::write(&config, toml).expect("write config");
+    Setup { dir, config, http }
+}
+
+fn start(setup: &Setup) -> Daemon {
+    Daemon::start(
+        &setup.config,
+        &setup.http,
+        &setup.dir,
+        &[("ONRUST_TEST_SECRET", SECRET), ("ONRUST_TEST_TOKEN", TOKEN)],
+    )
+}
+
+fn broker_with_topics() -> Broker {
+    let broker = Broker::start();
+    broker.create_topic(TOPIC, 1);
+    broker.create_topic(DEAD, 1);
+    broker
+}
+
+/// A metric's value summed over its series (0 when absent).
+fn metric(daemon: &Daemon, name: &str) -> f64 {
+    let Some((200, text)) = daemon.get("/metrics") else {
+        return 0.0;
+    };
+    text.lines()
+        .filter(|line| {
+            line.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+fn wait_for_delivered(receiver: &Receiver, daemon: &Daemon, count: usize) {
+    let limit = Duration::from_secs(90);
+    let start = std::time::Instant::now();
+    loop {
+        let mut keys: Vec<String> = receiver.delivered().into_iter().map(|(k, _)| k).collect();
+        keys.sort();
+        keys.dedup();
+        if keys.len() >= count {
+            return;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "{} of {count} alerts delivered after {limit:?}:\n{}",
+            keys.len(),
+            daemon.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn verify_signature(body: &str, header: &str) -> bool {
+    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("key");
+    mac.update(body.as_bytes());
+    let expected: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    header == format!("sha256={expected}")
+}
+
+#[test]
+fn kafka_posts_become_signed_webhook_alerts_and_the_api_shows_them() {
+    let mut broker = Broker::unstarted();
+    let receiver = Receiver::start();
+    let url = receiver.url();
+    let setup = setup("daemon-e2e", &broker.address(), "e2e", Some(&url), "");
+    let daemon = start(&setup);
+    wait_until("the HTTP server", Duration::from_secs(30), || {
+        daemon.get("/healthz").is_some_and(|(s, _)| s == 200)
+    });
+    let (status, _) = daemon.get("/readyz").expect("readyz");
+    assert_eq!(status, 503, "not ready without a broker");
+
+    broker.restart();
+    broker.create_topic(TOPIC, 1);
+    broker.create_topic(DEAD, 1);
+    wait_until("readiness", Duration::from_secs(60), || {
+        daemon.get("/readyz").is_some_and(|(s, _)| s == 200)
+    });
+    let posts = scenario();
+    broker.produce(TOPIC, &posts);
+    let golden = golden();
+    wait_for_delivered(&receiver, &daemon, golden.len());
+
+    // Exactly replay's events, in replay's order, each signed and keyed.
+    let received: Vec<_> = receiver
+        .received()
+        .into_iter()
+        .filter(|r| r.status == 204)
+        .collect();
+    let delivered: Vec<(String, String)> = receiver.delivered();
+    assert_eq!(delivered, golden, "{}", daemon.log());
+    for request in &received {
+        let signature = request.headers.get("x-onrust-signature").expect("signed");
+        assert!(verify_signature(&request.body, signature), "bad signature");
+        assert_eq!(
+            request.headers.get("content-type").map(String::as_str),
+            Some("application/json")
+        );
+    }
+
+    // The API lists the resolved alerts; acknowledging needs the token.
+    let (status, body) = daemon.get("/api/v1/alerts").expect("alerts");
+    assert_eq!(status, 200);
+    let alerts: Vec<serde_json::Value> = serde_json::from_str(&body).expect("alerts JSON");
+    assert_eq!(alerts.len(), 3, "{body}");
+    assert!(alerts
+        .iter()
+        .all(|a| a["status"] == "resolved" && a["area"]["id"] == "GM0017"));
+    let id = alerts[0]["id"].as_str().expect("id").to_string();
+    let path = format!("/api/v1/alerts/{id}/ack");
+    let refused = http_request(&setup.http, "POST", &path, &[], r#"{"by":"mallory"}"#);
+    assert_eq!(refused.map(|(s, _)| s), Some(401));
+    let wrong = http_request(
+        &setup.http,
+        "POST",
+        &path,
+        &[("Authorization", "Bearer wrong-token")],
+        r#"{"by":"mallory"}"#,
+    );
+    assert_eq!(wrong.map(|(s, _)| s), Some(401));
+    let bearer = format!("Bearer {TOKEN}");
+    let (status, body) = http_request(
+        &setup.http,
+        "POST",
+        &path,
+        &[
+            ("Authorization", &bearer),
+            ("Content-Type", "application/json"),
+        ],
+        r#"{"by":"duty officer"}"#,
+    )
+    .expect("ack");
+    assert_eq!(status, 200, "{body}");
+    let acked: serde_json::Value = serde_json::from_str(&body).expect("ack JSON");
+    assert_eq!(acked["acked_by"], "duty officer");
+    assert!(acked["acked_at"].is_string());
+    let audit = std::fs::read_to_string(setup.dir.path().join("state/audit.jsonl")).expect("audit");
+    assert!(
+        audit.contains(&id) && audit.contains("duty officer"),
+        "{audit}"
+    );
+    let missing = http_request(
+        &setup.http,
+        "POST",
+        "/api/v1/alerts/nope/ack",
+        &[("Authorization", &bearer)],
+        "",
+    );
+    assert_eq!(missing.map(|(s, _)| s), Some(404));
+
+    // Areas and metrics.
+    let (_, body) = daemon.get("/api/v1/areas").expect("areas");
+    let areas: Vec<serde_json::Value> = serde_json::from_str(&body).expect("areas JSON");
+    let haren = areas
+        .iter()
+        .find(|a| a["id"] == "GM0017")
+        .expect("Haren listed");
+    assert_eq!(haren["windows"][0]["window"], "15m");
+    wait_until("every post counted", Duration::from_secs(30), || {
+        metric(&daemon, "onrust_posts_total") == posts.len() as f64
+    });
+    for name in [
+        "onrust_posts_rejected_total",
+        "onrust_posts_unresolved_total",
+        "onrust_area_posts",
+        "onrust_area_tension",
+        "onrust_area_sentiment",
+        "onrust_alerts_firing",
+        "onrust_alert_events_total",
+        "onrust_webhook_deliveries_total",
+        "onrust_outbox_pending",
+        "onrust_kafka_consumer_lag",
+        "onrust_processing_seconds_bucket",
+    ] {
+        let (_, text) = daemon.get("/metrics").expect("metrics");
+        assert!(text.contains(name), "{name} missing from /metrics");
+    }
+    assert_eq!(metric(&daemon, "onrust_alert_events_total"), 6.0);
+
+    // SIGTERM: a clean exit with every offset committed.
+    assert_eq!(daemon.terminate(), Some(0));
+    assert_eq!(broker.committed("e2e", TOPIC), Some(posts.len() as i64));
+}
+
+#[test]
+fn poison_messages_are_dead_lettered_and_the_partition_moves_on() {
+    let broker = broker_with_topics();
+    let setup = setup("daemon-poison", &broker.address(), "poison", None, "");
+    let good = r#"{"id":"g1","text":"Rustige avond in Haren","created_at":"2026-11-29T10:00:00Z","area":"GM0017"}"#;
+    let messages: Vec<Vec<u8>> = vec![
+        b"not json at all".to_vec(),
+        good.as_bytes().to_vec(),
+        b"[1,2,3]".to_vec(),
+        br#"{"id":"x"}"#.to_vec(),
+        b"{\"id\":\"u\",\"text\":\"\xff\xfe\"}".to_vec(),
+        br#"{"id":"g","text":"hallo","geo":{"lat":91,"lon":5}}"#.to_vec(),
+        good.replace("g1", "g2").into_bytes(),
+    ];
+    broker.produce(TOPIC, &messages);
+    let daemon = start(&setup);
+    wait_until("the partition consumed", Duration::from_secs(60), || {
+        broker.committed("poison", TOPIC) == Some(messages.len() as i64)
+    });
+    let dead = broker.read_all(DEAD, "onrust-reject-reason", 5);
+    let reasons: Vec<Option<String>> = dead.iter().map(|(_, r)| r.clone()).collect();
+    assert_eq!(
+        reasons,
+        [
+            "malformed_json",
+            "not_an_object",
+            "missing_text",
+            "invalid_utf8",
+            "bad_geo"
+        ]
+        .map(|r| Some(r.to_string())),
+        "{}",
+        daemon.log()
+    );
+    assert_eq!(dead[0].0, b"not json at all");
+    assert_eq!(metric(&daemon, "onrust_posts_rejected_total"), 5.0);
+    assert_eq!(metric(&daemon, "onrust_posts_total"), 2.0);
+    assert_eq!(daemon.terminate(), Some(0));
+}
+
+#[test]
+fn a_receiver_that_is_down_gets_every_alert_once_it_is_back() {
+    let broker = broker_with_topics();
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/hook");
+    let setup = setup("daemon-down", &broker.address(), "down", Some(&url), "");
+    broker.produce(TOPIC, scenario());
+    let daemon = start(&setup);
+    // Nobody listens: alerts wait in the outbox.
+    wait_until("alerts in the outbox", Duration::from_secs(60), || {
+        metric(&daemon, "onrust_alert_events_total") == 6.0
+            && metric(&daemon, "onrust_webhook_deliveries_total") > 0.0
+    });
+    assert!(metric(&daemon, "onrust_outbox_pending") > 0.0);
+    // Back, but failing a few times more.
+    let receiver = Receiver::start_on(port);
+    receiver.fail_next(2);
+    wait_for_delivered(&receiver, &daemon, 6);
+    std::thread::sleep(Duration::from_secs(1));
+    let delivered = receiver.delivered();
+    assert_eq!(delivered, golden(), "each alert once, in order");
+    assert!(receiver.received().iter().any(|r| r.status == 503));
+    wait_until("an empty outbox", Duration::from_secs(10), || {
+        metric(&daemon, "onrust_outbox_pending") == 0.0
+    });
+    assert_eq!(daemon.terminate(), Some(0));
+}
+
+#[test]
+fn sigkill_and_restart_lose_no_alert_and_count_no_post_twice() {
+    let broker = broker_with_topics();
+    let posts = scenario();
+    broker.produce(TOPIC, &posts);
+
+    // Straight through: the reference figures.
+    let straight = setup("daemon-straight", &broker.address(), "straight", None, "");
+    let daemon = start(&straight);
+    wait_until("the straight run", Duration::from_secs(60), || {
+        broker.committed("straight", TOPIC) == Some(posts.len() as i64)
+    });
+    let reference = areas(&daemon);
+    assert_eq!(daemon.terminate(), Some(0));
+
+    // The same posts on a second topic, trickling in while the daemon is killed
+    // with SIGKILL at random moments, three times.
+    let receiver = Receiver::start();
+    let url = receiver.url();
+    broker.create_topic("trickle", 1);
+    let crashing = setup("daemon-crash", &broker.address(), "crash", Some(&url), "");
+    let config = std::fs::read_to_string(&crashing.config).expect("config");
+    std::fs::write(
+        &crashing.config,
+        config.replace("topic = \"posts\"", "topic = \"trickle\""),
+    )
+    .expect("config");
+    let address = broker.address();
+    let trickle = posts.clone();
+    let producer = std::thread::spawn(move || {
+        for chunk in trickle.chunks(200) {
+            crate::services::produce_to(&address, "trickle", chunk);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    let mut rng = fastrand::Rng::with_seed(7);
+    let mut daemon = start(&crashing);
+    let mut last = None;
+    for _ in 0..3 {
+        wait_until("progress", Duration::from_secs(60), || {
+            let now = broker.committed("crash", "trickle");
+            now.is_some() && now != last
+        });
+        last = broker.committed("crash", "trickle");
+        std::thread::sleep(Duration::from_millis(rng.u64(0..300)));
+        daemon.kill();
+        daemon = start(&crashing);
+    }
+    producer.join().expect("producer");
+    wait_until("the crashing run", Duration::from_secs(90), || {
+        broker.committed("crash", "trickle") == Some(posts.len() as i64)
+    });
+    assert!(
+        last < Some(posts.len() as i64),
+        "the kills came before the end of the stream"
+    );
+    wait_for_delivered(&receiver, &daemon, 6);
+    assert_eq!(
+        areas(&daemon),
+        reference,
+        "the same figures: no post lost or counted twice"
+    );
+    // A de-duplicating receiver sees each event once, with replay's body.
+    let mut delivered = receiver.delivered();
+    delivered.dedup();
+    let mut unique = delivered.clone();
+    unique.sort();
+    unique.dedup_by(|a, b| a.0 == b.0);
+    let mut expected = golden();
+    expected.sort();
+    assert_eq!(unique, expected, "{}", daemon.log());
+    assert_eq!(daemon.terminate(), Some(0));
+
+    // A crash between writing a checkpoint and committing its offsets: the broker
+    // hands those posts out again, and the restart must skip them.
+    let gap = setup("daemon-gap", &broker.address(), "gap", None, "");
+    let mut crashed = Daemon::start(
+        &gap.config,
+        &gap.http,
+        &gap.dir,
+        &[
+            ("ONRUST_TEST_TOKEN", TOKEN),
+            ("FAILPOINTS", "checkpoint-before-commit=return"),
+        ],
+    );
+    wait_until("the crash", Duration::from_secs(60), || crashed.exited());
+    assert_eq!(
+        broker.committed("gap", TOPIC),
+        None,
+        "crashed before committing"
+    );
+    let daemon = start(&gap);
+    wait_until("the restarted run", Duration::from_secs(60), || {
+        broker.committed("gap", TOPIC) == Some(posts.len() as i64)
+    });
+    assert!(
+        metric(&daemon, "onrust_posts_skipped_total") > 0.0,
+        "crashed:\n{}\nrestarted:\n{}",
+        crashed.log(),
+        daemon.log()
+    );
+    assert_eq!(areas(&daemon), reference, "the same figures after the gap");
+    assert_eq!(daemon.terminate(), Some(0));
+}
+
+/// `/api/v1/areas`, once the daemon has published its latest checkpoint.
+fn areas(daemon: &Daemon) -> serde_json::Value {
+    let mut last = serde_json::Value::Null;
+    wait_until("stable area figures", Duration::from_secs(20), || {
+        let now = daemon
+            .get("/api/v1/areas")
+            .and_then(|(_, body)| serde_json::from_str(&body).ok())
+            .unwrap_or(serde_json::Value::Null);
+        let stable = now == last && now.as_array().is_some_and(|a| !a.is_empty());
+        last = now;
+        stable
+    });
+    last
+}
+
+#[test]
+fn alerts_reach_alertmanager_with_our_labels_and_resolve_there() {
+    let am_dir = TempDir::new("alertmanager");
+    let am_port = free_port();
+    let am_config = am_dir.path().join("alertmanager.yml");
+    std::fs::write(
+        &am_config,
+        "route:\n  receiver: nobody\nreceivers:\n  - name: nobody\n",
+    )
+    .expect("write alertmanager config");
+    let mut alertmanager = std::process::Command::new("prometheus-alertmanager")
+        .args([
+            &format!("--config.file={}", am_config.display()),
+            &format!("--storage.path={}", am_dir.path().display()),
+            &format!("--web.listen-address=127.0.0.1:{am_port}"),
+            "--cluster.listen-address=",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start prometheus-alertmanager (tests/run.sh installs it)");
+    let am = format!("127.0.0.1:{am_port}");
+    wait_until("Alertmanager", Duration::from_secs(30), || {
+        http_request(&am, "GET", "/-/ready", &[], "").is_some_and(|(s, _)| s == 200)
+    });
+    let broker = broker_with_topics();
+    let extra = format!("[alertmanager]\nurl = \"http://{am}\"\n");
+    let setup = setup("daemon-am", &broker.address(), "am", None, &extra);
+    let posts = scenario();
+    // Up to 21:40, when the warning fires and nothing has resolved yet.
+    let split = posts
+        .iter()
+        .position(|p| created_at(p) >= 1_795_988_400_000)
+        .expect("posts after 21:40");
+    broker.produce(TOPIC, &posts[..split]);
+    let daemon = start(&setup);
+    let labelled = |state: &str| {
+        let Some((200, body)) = http_request(&am, "GET", "/api/v2/alerts", &[], "") else {
+            return Vec::new();
+        };
+        let alerts: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap_or_default();
+        alerts
+            .into_iter()
+            .filter(|a| a["labels"]["area"] == "GM0017" && a["status"]["state"] == state)
+            .collect::<Vec<_>>()
+    };
+    wait_until(
+        "the warning in Alertmanager",
+        Duration::from_secs(60),
+        || {
+            labelled("active")
+                .iter()
+                .any(|a| a["labels"]["alertname"] == "tension_elevated")
+        },
+    );
+    let warning = labelled("active")
+        .into_iter()
+        .find(|a| a["labels"]["alertname"] == "tension_elevated")
+        .expect("warning");
+    assert_eq!(warning["labels"]["severity"], "warning");
+    assert_eq!(warning["labels"]["area_name"], "Haren");
+    assert!(warning["labels"]["onrust_id"].is_string());
+    broker.produce(TOPIC, &posts[split..]);
+    wait_until(
+        "the warning resolved in Alertmanager",
+        Duration::from_secs(60),
+        || labelled("active").is_empty(),
+    );
+    assert_eq!(daemon.terminate(), Some(0));
+    let _ = alertmanager.kill();
+    let _ = alertmanager.wait();
+}
+
+/// A post line's `created_at` (epoch ms; the scenarios write numbers).
+fn created_at(line: &str) -> i64 {
+    serde_json::from_str::<serde_json::Value>(line)
+        .ok()
+        .and_then(|v| v["created_at"].as_i64())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_bad_configuration_exits_2_naming_the_key() {
+    let dir = TempDir::new("daemon-config");
+    for (toml, key) in [
+        ("[kafka]\nbrokerz = \"x\"\n", "brokerz"),
+        ("[http]\nlisten = \"not an address\"\n", "http.listen"),
+        ("[[webhooks]]\nurl = \"ftp://x\"\n", "webhooks[0].url"),
+        (
+            "[[webhooks]]\nurl = \"http://x\"\nsecret_env = \"ONRUST_TEST_UNSET\"\n",
+            "webhooks[0].secret_env",
+        ),
+        (
+            "[state]\ncheckpoint_interval_ms = 0\n",
+            "state.checkpoint_interval_ms",
+        ),
+        (
+            "[kafka]\ntopic = \"a\"\ndead_letter_topic = \"a\"\n",
+            "kafka.dead_letter_topic",
+        ),
+    ] {
+        let output = check_config(&dir, toml);
+        assert_eq!(output.status.code(), Some(2), "{toml}");
+        assert!(stderr(&output).contains(key), "{toml}: {}", stderr(&output));
+    }
+    let output = check_config(&dir, "");
+    assert!(output.status.success(), "{}", stderr(&output));
+}
+
+/// `onrust run --check-config` on a file holding `toml`.
+fn check_config(dir: &TempDir, toml: &str) -> std::process::Output {
+    let config = dir.path().join("onrust.toml");
+    std::fs::write(&config, toml).expect("write config");
+    let config = config.display().to_string();
+    run(&["run", "--check-config", "--config", &config], b"")
+}

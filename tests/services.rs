@@ -1,0 +1,465 @@
+//! Real services for the daemon's tests, each on a free loopback port and stopped
+//! when dropped: a Tansu Kafka broker (memory storage), a webhook receiver, and the
+//! `onrust run` daemon itself; plus a minimal HTTP client.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::TopicPartitionList;
+
+use crate::support::{onrust, TempDir};
+
+/// A free loopback port (bound, then released for the service to take).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Polls `condition` every 100 ms until it holds or `limit` passes.
+pub fn wait_until(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !condition() {
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The `tansu` binary: `$ONRUST_TANSU`, else `tansu` on the PATH or in
+/// `~/.cargo/bin` (tests/run.sh installs it).
+fn tansu() -> PathBuf {
+    if let Some(path) = std::env::var_os("ONRUST_TANSU") {
+        return PathBuf::from(path);
+    }
+    let in_cargo =
+        std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo/bin/tansu"));
+    match in_cargo.filter(|p| p.is_file()) {
+        Some(path) => path,
+        None => PathBuf::from("tansu"),
+    }
+}
+
+/// Produces `messages` (value only) to partition 0 of `topic` on `broker`, in order.
+pub fn produce_to(broker: &str, topic: &str, messages: impl IntoIterator<Item = impl AsRef<[u8]>>) {
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", broker)
+        .set("enable.idempotence", "false")
+        .set("linger.ms", "5")
+        .create()
+        .expect("producer");
+    for message in messages {
+        let mut record = BaseRecord::<(), [u8]>::to(topic)
+            .payload(message.as_ref())
+            .partition(0);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, returned)) => {
+                    record = returned;
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(30)).expect("flush");
+}
+
+/// A Tansu broker with memory storage on a loopback port.
+pub struct Broker {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl Broker {
+    /// Starts a broker on a free port and waits until it accepts connections.
+    pub fn start() -> Broker {
+        let mut broker = Broker {
+            port: free_port(),
+            child: None,
+        };
+        broker.restart();
+        broker
+    }
+
+    /// `host:port` for `bootstrap.servers`.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// A broker that is not started yet, on a port reserved for it.
+    pub fn unstarted() -> Broker {
+        Broker {
+            port: free_port(),
+            child: None,
+        }
+    }
+
+    /// Starts (again) on the same port.
+    pub fn restart(&mut self) {
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let child = Command::new(tansu())
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+                "--storage-engine",
+                "memory://tansu/",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start tansu ({e}): run the tests with tests/run.sh, which installs it"
+                )
+            });
+        self.child = Some(child);
+        let address = self.address();
+        wait_until("the broker to listen", Duration::from_secs(30), || {
+            TcpStream::connect(&address).is_ok()
+        });
+    }
+
+    /// Creates a topic with `partitions` partitions, as an operator would.
+    pub fn create_topic(&self, name: &str, partitions: u32) {
+        let status = Command::new(tansu())
+            .args([
+                "topic",
+                "create",
+                name,
+                "--broker",
+                &format!("tcp://{}", self.address()),
+                "--partitions",
+                &partitions.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .status()
+            .expect("run tansu topic create");
+        assert!(status.success(), "tansu topic create {name} failed");
+    }
+
+    /// Produces `messages` (value only) to partition 0 of `topic`, in order.
+    pub fn produce(&self, topic: &str, messages: impl IntoIterator<Item = impl AsRef<[u8]>>) {
+        produce_to(&self.address(), topic, messages);
+    }
+
+    /// Every message of `topic` with its `header` value (read from the start).
+    pub fn read_all(
+        &self,
+        topic: &str,
+        header: &str,
+        expected: usize,
+    ) -> Vec<(Vec<u8>, Option<String>)> {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", self.address())
+            .set("group.id", format!("reader-{}", free_port()))
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("consumer");
+        let mut assignment = TopicPartitionList::new();
+        assignment
+            .add_partition_offset(topic, 0, rdkafka::Offset::Beginning)
+            .expect("partition");
+        consumer.assign(&assignment).expect("assign");
+        let mut out = Vec::new();
+        let start = Instant::now();
+        while out.len() < expected && start.elapsed() < Duration::from_secs(30) {
+            if let Some(Ok(message)) = consumer.poll(Duration::from_millis(200)) {
+                let value = message.headers().and_then(|headers| {
+                    headers
+                        .iter()
+                        .find(|h| h.key == header)
+                        .and_then(|h| h.value)
+                        .map(|v| String::from_utf8_lossy(v).into_owned())
+                });
+                out.push((message.payload().unwrap_or_default().to_vec(), value));
+            }
+        }
+        out
+    }
+
+    /// The offset `group` has committed on partition 0 of `topic` (`None`: none).
+    pub fn committed(&self, group: &str, topic: &str) -> Option<i64> {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", self.address())
+            .set("group.id", group)
+            .create()
+            .expect("consumer");
+        let mut partitions = TopicPartitionList::new();
+        partitions.add_partition(topic, 0);
+        let committed = consumer
+            .committed_offsets(partitions, Duration::from_secs(10))
+            .ok()?;
+        committed
+            .find_partition(topic, 0)
+            .and_then(|p| p.offset().to_raw())
+            .filter(|&offset| offset >= 0)
+    }
+
+    /// Stops the broker (SIGKILL).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// One request the webhook receiver got.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// Lower-case header names → values.
+    pub headers: BTreeMap<String, String>,
+    /// The raw body.
+    pub body: String,
+    /// The status the receiver answered.
+    pub status: u16,
+}
+
+/// A webhook receiver on loopback: answers 204, or the status set with
+/// [`Receiver::fail_next`], and records every request.
+pub struct Receiver {
+    /// Where it listens.
+    pub address: SocketAddr,
+    received: Arc<Mutex<Vec<Received>>>,
+    failures: Arc<AtomicU32>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Receiver {
+    /// Starts a receiver on a free port.
+    pub fn start() -> Receiver {
+        Receiver::start_on(free_port())
+    }
+
+    /// Starts a receiver on `port`.
+    pub fn start_on(port: u16) -> Receiver {
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let failures = Arc::new(AtomicU32::new(0));
+        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+        let address: SocketAddr = ([127, 0, 0, 1], port).into();
+        let listener = std::net::TcpListener::bind(address).expect("bind the receiver");
+        listener.set_nonblocking(true).expect("non-blocking");
+        let (log, failing) = (Arc::clone(&received), Arc::clone(&failures));
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let app = axum::Router::new().fallback(
+                    move |headers: axum::http::HeaderMap, body: String| {
+                        let (log, failing) = (Arc::clone(&log), Arc::clone(&failing));
+                        async move {
+                            let fail = failing
+                                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                                    n.checked_sub(1)
+                                })
+                                .is_ok();
+                            let status = if fail { 503 } else { 204 };
+                            let headers = headers
+                                .iter()
+                                .map(|(k, v)| {
+                                    (k.as_str().to_string(), v.to_str().unwrap_or("").to_string())
+                                })
+                                .collect();
+                            log.lock().expect("log").push(Received {
+                                headers,
+                                body,
+                                status,
+                            });
+                            axum::http::StatusCode::from_u16(status).expect("status")
+                        }
+                    },
+                );
+                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async {
+                        let _ = stopped.await;
+                    })
+                    .await
+                    .expect("serve");
+            });
+        });
+        Receiver {
+            address,
+            received,
+            failures,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+        }
+    }
+
+    /// Answers the next `n` requests with 503.
+    pub fn fail_next(&self, n: u32) {
+        self.failures.store(n, Ordering::SeqCst);
+    }
+
+    /// Its URL.
+    pub fn url(&self) -> String {
+        format!("http://{}/hook", self.address)
+    }
+
+    /// Every request so far.
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().expect("log").clone()
+    }
+
+    /// Bodies of the requests answered 2xx, by idempotency key, in arrival order.
+    pub fn delivered(&self) -> Vec<(String, String)> {
+        self.received()
+            .into_iter()
+            .filter(|r| (200..300).contains(&r.status))
+            .map(|r| {
+                (
+                    r.headers
+                        .get("idempotency-key")
+                        .cloned()
+                        .unwrap_or_default(),
+                    r.body,
+                )
+            })
+            .collect()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A running `onrust run`, killed when dropped.
+pub struct Daemon {
+    child: Child,
+    /// Its HTTP address.
+    pub http: String,
+    /// Its standard error.
+    pub log: PathBuf,
+}
+
+impl Daemon {
+    /// Starts `onrust run --config CONFIG` with `env`, its log in `dir`.
+    pub fn start(config: &Path, http: &str, dir: &TempDir, env: &[(&str, &str)]) -> Daemon {
+        let log = dir.path().join(format!("daemon-{}.log", free_port()));
+        let child = onrust()
+            .args(["run", "--config", &config.display().to_string()])
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("start onrust run");
+        Daemon {
+            child,
+            http: http.to_string(),
+            log,
+        }
+    }
+
+    /// `GET path`: the status and body.
+    pub fn get(&self, path: &str) -> Option<(u16, String)> {
+        http_request(&self.http, "GET", path, &[], "")
+    }
+
+    /// Its log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits for the exit code.
+    pub fn terminate(mut self) -> Option<i32> {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "no exit within 30 s of SIGTERM:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Whether the process has exited.
+    pub fn exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
+    /// SIGKILL, no goodbye.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal HTTP/1.1 request: the status and body (`None`: no connection).
+pub fn http_request(
+    address: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(address).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).ok()?;
+    let text = String::from_utf8_lossy(&response);
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    Some((status, body))
+}
