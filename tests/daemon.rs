@@ -9,7 +9,7 @@ use std::time::Duration;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::services::{free_port, http_request, wait_until, Broker, Daemon, Receiver};
+use crate::services::{free_port, http_request, wait_until, Broker, Daemon, EventStream, Receiver};
 use crate::support::{root, run, stderr, TempDir};
 
 const SECRET: &str = "test-webhook-secret";
@@ -174,10 +174,23 @@ fn kafka_posts_become_signed_webhook_alerts_and_the_api_shows_them() {
     wait_until("readiness", Duration::from_secs(60), || {
         daemon.get("/readyz").is_some_and(|(s, _)| s == 200)
     });
+    let events = EventStream::open(&setup.http, "/api/v1/events");
     let posts = scenario();
     broker.produce(TOPIC, &posts);
     let golden = golden();
     wait_for_delivered(&receiver, &daemon, golden.len());
+    // The live stream carried the area figures and every alert change.
+    wait_until(
+        "alert events on the stream",
+        Duration::from_secs(10),
+        || {
+            let text = events.text();
+            text.matches("event: alert").count() == golden.len()
+        },
+    );
+    let stream = events.text();
+    assert!(stream.contains("event: areas"), "{stream}");
+    assert!(stream.contains("\"GM0017\""));
 
     // Exactly replay's events, in replay's order, each signed and keyed.
     let received: Vec<_> = receiver
@@ -336,7 +349,7 @@ fn a_receiver_that_is_down_gets_every_alert_once_it_is_back() {
     assert!(metric(&daemon, "onrust_outbox_pending") > 0.0);
     // Back, but failing a few times more.
     let receiver = Receiver::start_on(port);
-    receiver.fail_next(2);
+    receiver.answer_next(2, 503, Duration::ZERO);
     wait_for_delivered(&receiver, &daemon, 6);
     std::thread::sleep(Duration::from_secs(1));
     let delivered = receiver.delivered();
@@ -345,6 +358,55 @@ fn a_receiver_that_is_down_gets_every_alert_once_it_is_back() {
     wait_until("an empty outbox", Duration::from_secs(10), || {
         metric(&daemon, "onrust_outbox_pending") == 0.0
     });
+    assert_eq!(daemon.terminate(), Some(0));
+}
+
+#[test]
+fn a_slow_or_gone_receiver_never_holds_up_another() {
+    let broker = broker_with_topics();
+    let (fast, slow, gone) = (Receiver::start(), Receiver::start(), Receiver::start());
+    // Slower than the 2-second timeout, three times over.
+    slow.answer_next(3, 204, Duration::from_secs(4));
+    // Gone for good: the first event is given up, the rest still go.
+    gone.answer_next(1, 410, Duration::ZERO);
+    let more = format!(
+        "[[webhooks]]\nurl = \"{}\"\ntimeout_ms = 2000\nmax_backoff_ms = 2000\n\n[[webhooks]]\nurl = \"{}\"\n",
+        slow.url(),
+        gone.url()
+    );
+    let url = fast.url();
+    let setup = setup("daemon-slow", &broker.address(), "slow", Some(&url), &more);
+    let daemon = start(&setup);
+    broker.produce(TOPIC, scenario());
+    wait_for_delivered(&fast, &daemon, 6);
+    let slow_when_fast_done = slow.delivered().len();
+    assert!(
+        slow_when_fast_done < 6,
+        "the slow receiver was still timing out while the fast one had everything"
+    );
+    assert_eq!(fast.delivered(), golden());
+    wait_for_delivered(&slow, &daemon, 6);
+    let mut slow_keys: Vec<String> = slow.delivered().into_iter().map(|(k, _)| k).collect();
+    slow_keys.dedup();
+    assert_eq!(
+        slow_keys,
+        golden().into_iter().map(|(k, _)| k).collect::<Vec<_>>()
+    );
+    wait_for_delivered(&gone, &daemon, 5);
+    assert_eq!(gone.delivered(), golden()[1..].to_vec());
+    assert_eq!(
+        metric(
+            &daemon,
+            "onrust_webhook_deliveries_total{outcome=\"failed\",sink=\"webhook-2\"}"
+        ),
+        1.0
+    );
+    assert!(
+        metric(
+            &daemon,
+            "onrust_webhook_deliveries_total{outcome=\"retried\",sink=\"webhook-1\"}"
+        ) >= 3.0
+    );
     assert_eq!(daemon.terminate(), Some(0));
 }
 
@@ -567,6 +629,10 @@ fn a_bad_configuration_exits_2_naming_the_key() {
         (
             "[kafka]\ntopic = \"a\"\ndead_letter_topic = \"a\"\n",
             "kafka.dead_letter_topic",
+        ),
+        (
+            "[kafka.options_env]\n\"sasl.password\" = \"ONRUST_TEST_UNSET\"\n",
+            "kafka.options_env.sasl.password",
         ),
     ] {
         let output = check_config(&dir, toml);

@@ -7,7 +7,6 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -239,12 +238,12 @@ pub struct Received {
 }
 
 /// A webhook receiver on loopback: answers 204, or the status set with
-/// [`Receiver::fail_next`], and records every request.
+/// [`Receiver::answer_next`], and records every request.
 pub struct Receiver {
     /// Where it listens.
     pub address: SocketAddr,
     received: Arc<Mutex<Vec<Received>>>,
-    failures: Arc<AtomicU32>,
+    script: Arc<Mutex<Vec<(u16, Duration)>>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -258,12 +257,12 @@ impl Receiver {
     /// Starts a receiver on `port`.
     pub fn start_on(port: u16) -> Receiver {
         let received = Arc::new(Mutex::new(Vec::new()));
-        let failures = Arc::new(AtomicU32::new(0));
+        let script = Arc::new(Mutex::new(Vec::new()));
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
         let address: SocketAddr = ([127, 0, 0, 1], port).into();
         let listener = std::net::TcpListener::bind(address).expect("bind the receiver");
         listener.set_nonblocking(true).expect("non-blocking");
-        let (log, failing) = (Arc::clone(&received), Arc::clone(&failures));
+        let (log, scripted) = (Arc::clone(&received), Arc::clone(&script));
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -272,14 +271,14 @@ impl Receiver {
             runtime.block_on(async move {
                 let app = axum::Router::new().fallback(
                     move |headers: axum::http::HeaderMap, body: String| {
-                        let (log, failing) = (Arc::clone(&log), Arc::clone(&failing));
+                        let (log, scripted) = (Arc::clone(&log), Arc::clone(&scripted));
                         async move {
-                            let fail = failing
-                                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
-                                    n.checked_sub(1)
-                                })
-                                .is_ok();
-                            let status = if fail { 503 } else { 204 };
+                            let next = {
+                                let mut script = scripted.lock().expect("script");
+                                (!script.is_empty()).then(|| script.remove(0))
+                            };
+                            let (status, delay) = next.unwrap_or((204, Duration::ZERO));
+                            tokio::time::sleep(delay).await;
                             let headers = headers
                                 .iter()
                                 .map(|(k, v)| {
@@ -307,15 +306,16 @@ impl Receiver {
         Receiver {
             address,
             received,
-            failures,
+            script,
             shutdown: Some(shutdown),
             thread: Some(thread),
         }
     }
 
-    /// Answers the next `n` requests with 503.
-    pub fn fail_next(&self, n: u32) {
-        self.failures.store(n, Ordering::SeqCst);
+    /// Answers the next `n` requests with `status` after `delay` (then 204 at once).
+    pub fn answer_next(&self, n: usize, status: u16, delay: Duration) {
+        let mut script = self.script.lock().expect("script");
+        script.extend(std::iter::repeat_n((status, delay), n));
     }
 
     /// Its URL.
@@ -462,4 +462,40 @@ pub fn http_request(
         .map_or("", |(_, b)| b)
         .to_string();
     Some((status, body))
+}
+
+/// Reads a server-sent event stream in the background; its raw text so far.
+pub struct EventStream {
+    text: Arc<Mutex<String>>,
+}
+
+impl EventStream {
+    /// Opens `GET path` on `address` and keeps reading.
+    pub fn open(address: &str, path: &str) -> EventStream {
+        let mut stream = TcpStream::connect(address).expect("connect for events");
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nAccept: text/event-stream\r\n\r\n");
+        stream
+            .write_all(request.as_bytes())
+            .expect("request events");
+        let text = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&text);
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 8192];
+            while let Ok(n) = stream.read(&mut buffer) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .expect("events")
+                    .push_str(&String::from_utf8_lossy(&buffer[..n]));
+            }
+        });
+        EventStream { text }
+    }
+
+    /// Everything received so far.
+    pub fn text(&self) -> String {
+        self.text.lock().expect("events").clone()
+    }
 }

@@ -103,6 +103,8 @@ pub struct Secrets {
     pub hooks: Vec<Option<Vec<u8>>>,
     /// The API's bearer token.
     pub token: Option<String>,
+    /// librdkafka settings with secret values, from `kafka.options_env`.
+    pub kafka_options: BTreeMap<String, String>,
 }
 
 /// `[areas]`.
@@ -127,6 +129,9 @@ pub struct KafkaSettings {
     pub dead_letter_topic: String,
     /// Any other librdkafka setting, passed through (TLS, SASL, timeouts).
     pub options: BTreeMap<String, String>,
+    /// librdkafka settings whose values are secrets: setting → the environment
+    /// variable holding its value (`"sasl.password" = "KAFKA_PASSWORD"`).
+    pub options_env: BTreeMap<String, String>,
 }
 
 impl Default for KafkaSettings {
@@ -137,6 +142,7 @@ impl Default for KafkaSettings {
             group: "onrust".into(),
             dead_letter_topic: "posts.dead".into(),
             options: BTreeMap::new(),
+            options_env: BTreeMap::new(),
         }
     }
 }
@@ -390,7 +396,16 @@ impl Settings {
             Some(name) => Some(read("http.token_env".into(), name)?),
             None => None,
         };
-        Ok(Secrets { hooks, token })
+        let mut kafka_options = BTreeMap::new();
+        for (key, name) in &self.kafka.options_env {
+            let value = read(format!("kafka.options_env.{key}"), name)?;
+            kafka_options.insert(key.clone(), value);
+        }
+        Ok(Secrets {
+            hooks,
+            token,
+            kafka_options,
+        })
     }
 
     /// The engine's settings.

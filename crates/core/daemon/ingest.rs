@@ -175,6 +175,12 @@ impl Ingest {
                     None => metrics.unresolved.inc(),
                 }
                 metrics.processing.observe(arrived.elapsed().as_secs_f64());
+                if let Some(stamp) = message.timestamp().to_millis() {
+                    let delay_ms = chrono::Utc::now().timestamp_millis() - stamp;
+                    metrics
+                        .ingest_delay
+                        .observe(delay_ms.max(0) as f64 / 1000.0);
+                }
             }
             Err(reason) => {
                 self.live

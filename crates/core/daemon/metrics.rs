@@ -53,6 +53,9 @@ pub struct Metrics {
     /// `onrust_processing_seconds`: from a post's arrival to its effect on the
     /// area figures (scored and aggregated).
     pub processing: Histogram,
+    /// `onrust_ingest_delay_seconds`: from a message's Kafka timestamp (its
+    /// producer's clock) to its effect on the area figures.
+    pub ingest_delay: Histogram,
     max_area_series: usize,
     area_series: std::sync::Mutex<HashSet<String>>,
 }
@@ -61,6 +64,10 @@ impl Metrics {
     /// Registers every metric; per-area series are capped at `max_area_series`.
     pub fn new(max_area_series: usize) -> Result<Metrics> {
         let registry = Registry::new();
+        // process_resident_memory_bytes, process_cpu_seconds_total, open fds.
+        registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
         let counter_vec = |name: &str, help: &str, labels: &[&str]| -> Result<IntCounterVec> {
             let metric = IntCounterVec::new(Opts::new(name, help), labels)?;
             registry.register(Box::new(metric.clone()))?;
@@ -107,6 +114,16 @@ impl Metrics {
             ]),
         )?;
         registry.register(Box::new(processing.clone()))?;
+        let ingest_delay = Histogram::with_opts(
+            HistogramOpts::new(
+                "onrust_ingest_delay_seconds",
+                "From a message's Kafka timestamp to its effect on the area figures",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+        )?;
+        registry.register(Box::new(ingest_delay.clone()))?;
         let metrics = Metrics {
             posts: counter_vec(
                 "onrust_posts_total",
@@ -159,6 +176,7 @@ impl Metrics {
             )?,
             checkpoints: counter("onrust_checkpoints_total", "Checkpoints written")?,
             processing,
+            ingest_delay,
             registry,
             max_area_series,
             area_series: std::sync::Mutex::new(HashSet::new()),

@@ -42,8 +42,9 @@ pub fn run(args: &RunArgs) -> Result<()> {
     // Fault injection for the crash tests: `FAILPOINTS=name=action` (fail-rs); a
     // no-op unless that variable is set.
     let _faults = fail::FailScenario::setup();
-    let settings = Settings::load(&args.config)?;
+    let mut settings = Settings::load(&args.config)?;
     let secrets = settings.secrets()?;
+    settings.kafka.options.extend(secrets.kafka_options);
     let pipeline = Pipeline::new(&settings)?;
     if args.check_config {
         println!("{}: configuration is valid", args.config.display());

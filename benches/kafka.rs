@@ -1,0 +1,208 @@
+//! End to end through a real broker: posts from Kafka through `onrust run` to its
+//! metrics and alerts, on this machine with a Tansu broker beside it.
+//!
+//! Run: `cargo bench --bench kafka` (needs `tansu`, which `tests/run.sh` installs).
+//! Options: `--posts N` (throughput phase, default 500000), `--rate R` and
+//! `--seconds S` (latency phase, default 20000 posts/s for 20 s).
+//!
+//! 1. Throughput: N posts are produced first, then the daemon starts; the rate is
+//!    N over the time from its first counted post to its last.
+//! 2. Latency: a fresh daemon while posts arrive at R per second; the p50 and p99
+//!    of `onrust_processing_seconds` (a post's arrival at the consumer to its effect
+//!    on the area figures) and of `onrust_ingest_delay_seconds` (from the Kafka
+//!    timestamp, so broker and consumer fetch included), read from `/metrics`.
+//!
+//! Prints one JSON line.
+
+#[path = "../tests/services.rs"]
+#[allow(dead_code, reason = "shared with the tests, which use all of it")]
+mod services;
+#[path = "../tests/support.rs"]
+#[allow(dead_code, reason = "shared with the tests, which use all of it")]
+mod support;
+
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use services::{free_port, produce_to, Broker, Daemon};
+use support::{root, TempDir};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let option = |name: &str, default: u64| -> u64 {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .map_or(default, |v| v.parse().expect("a number"))
+    };
+    let total = option("--posts", 500_000) as usize;
+    let rate = option("--rate", 20_000);
+    let seconds = option("--seconds", 20);
+
+    let broker = Broker::start();
+    for topic in ["bulk", "paced", "posts.dead"] {
+        broker.create_topic(topic, 1);
+    }
+    let posts = posts(total.max((rate * seconds) as usize));
+
+    let started = Instant::now();
+    produce_to(&broker.address(), "bulk", &posts[..total]);
+    let produced_per_s = total as f64 / started.elapsed().as_secs_f64();
+
+    let dir = TempDir::new("bench-kafka");
+    let bulk = start(&dir, &broker, "bulk", "bulk", "");
+    let counted = |daemon: &Daemon| metric(daemon, "onrust_posts_total");
+    wait(|| counted(&bulk) > 0.0, Duration::from_secs(60));
+    let first = Instant::now();
+    wait(|| counted(&bulk) >= total as f64, Duration::from_secs(600));
+    let posts_per_s = total as f64 / first.elapsed().as_secs_f64();
+    let bulk_rss_mib = metric(&bulk, "process_resident_memory_bytes") / 1048576.0;
+    assert_eq!(bulk.terminate(), Some(0));
+
+    // Tansu answers a fetch when its wait runs out rather than when data arrives:
+    // a short wait keeps that out of the latency measured (a Kafka broker answers
+    // as soon as data is there, and needs no such setting).
+    let paced = start(
+        &dir,
+        &broker,
+        "paced",
+        "paced",
+        "[kafka.options]\n\"fetch.wait.max.ms\" = \"10\"\n",
+    );
+    wait(
+        || paced.get("/readyz").is_some_and(|(s, _)| s == 200),
+        Duration::from_secs(60),
+    );
+    // Let the group settle before the clock starts.
+    std::thread::sleep(Duration::from_secs(4));
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", broker.address())
+        .set("enable.idempotence", "false")
+        .set("linger.ms", "1")
+        .create()
+        .expect("producer");
+    let batch = (rate / 1000).max(1) as usize;
+    let send_start = Instant::now();
+    for (i, chunk) in posts[..(rate * seconds) as usize].chunks(batch).enumerate() {
+        let due = send_start + Duration::from_millis(i as u64);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        for post in chunk {
+            let mut record = BaseRecord::<(), str>::to("paced").payload(post.as_str());
+            while let Err((_, returned)) = producer.send(record) {
+                record = returned;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(30)).expect("flush");
+    let achieved_rate = (rate * seconds) as f64 / send_start.elapsed().as_secs_f64();
+    let expected = (rate * seconds) as f64;
+    wait(|| counted(&paced) >= expected, Duration::from_secs(120));
+    let (_, text) = paced.get("/metrics").expect("metrics");
+    if std::env::var_os("ONRUST_BENCH_DEBUG").is_some() {
+        eprintln!("{text}");
+    }
+    let report = serde_json::json!({
+        "bench": "kafka",
+        "throughput": {
+            "posts": total,
+            "produced_per_s": produced_per_s.round(),
+            "posts_per_s": posts_per_s.round(),
+            "rss_mib": bulk_rss_mib.round(),
+        },
+        "latency": {
+            "target_rate": rate,
+            "achieved_rate": achieved_rate.round(),
+            "seconds": seconds,
+            "processing_p50_s": quantile(&text, "onrust_processing_seconds", 0.5),
+            "processing_p99_s": quantile(&text, "onrust_processing_seconds", 0.99),
+            "ingest_delay_p50_s": quantile(&text, "onrust_ingest_delay_seconds", 0.5),
+            "ingest_delay_p99_s": quantile(&text, "onrust_ingest_delay_seconds", 0.99),
+            "rss_mib": (metric(&paced, "process_resident_memory_bytes") / 1048576.0).round(),
+        },
+    });
+    assert_eq!(paced.terminate(), Some(0));
+    println!("{report}");
+}
+
+/// `count` posts: the scenarios' texts in turn, one every 20 ms of event time,
+/// spread over the scenarios' areas, each with a unique id.
+fn posts(count: usize) -> Vec<String> {
+    let dir = root().join("tests/scenarios");
+    let mut texts = Vec::new();
+    for entry in std::fs::read_dir(&dir).expect("scenarios") {
+        let path = entry.expect("entry").path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name.ends_with(".jsonl") && !name.ends_with(".expected.jsonl") {
+            for line in std::fs::read_to_string(&path).expect("scenario").lines() {
+                let value: serde_json::Value = serde_json::from_str(line).expect("JSON");
+                texts.push(value["text"].as_str().expect("text").to_string());
+            }
+        }
+    }
+    texts.sort();
+    let areas = ["GM0014", "GM0017", "GM0363", "GM0599", "GM1680"];
+    let start_ms = 1_795_737_600_000i64;
+    (0..count)
+        .map(|i| {
+            serde_json::json!({
+                "id": format!("bench-{i}"),
+                "text": texts[(i * 7919) % texts.len()],
+                "created_at": start_ms + 20 * i as i64,
+                "area": areas[i % areas.len()],
+            })
+            .to_string()
+        })
+        .collect()
+}
+
+fn start(dir: &TempDir, broker: &Broker, topic: &str, group: &str, extra: &str) -> Daemon {
+    let http = format!("127.0.0.1:{}", free_port());
+    let config = dir.path().join(format!("{group}.toml"));
+    let toml = format!(
+        "[areas]\nfile = \"{areas}\"\n\n[kafka]\nbrokers = \"{broker}\"\ntopic = \"{topic}\"\ngroup = \"{group}\"\n\n[http]\nlisten = \"{http}\"\n\n[state]\ndir = \"state-{group}\"\n\n{extra}",
+        areas = root().join("tests/scenarios/areas.geojson").display(),
+        broker = broker.address(),
+    );
+    std::fs::write(&config, toml).expect("config");
+    Daemon::start(&config, &http, dir, &[])
+}
+
+fn wait(mut condition: impl FnMut() -> bool, limit: Duration) {
+    let start = Instant::now();
+    while !condition() {
+        assert!(start.elapsed() < limit, "timed out");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn metric(daemon: &Daemon, name: &str) -> f64 {
+    let Some((200, text)) = daemon.get("/metrics") else {
+        return 0.0;
+    };
+    text.lines()
+        .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// The upper bound of the histogram bucket where the cumulative count reaches `q`.
+fn quantile(text: &str, name: &str, q: f64) -> Option<f64> {
+    let prefix = format!("{name}_bucket{{le=\"");
+    let buckets: Vec<(f64, f64)> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .filter_map(|rest| {
+            let (bound, count) = rest.split_once("\"} ")?;
+            Some((bound.parse().ok()?, count.parse().ok()?))
+        })
+        .collect();
+    let total = buckets.last()?.1;
+    buckets
+        .iter()
+        .find(|(_, count)| *count >= q * total)
+        .map(|(bound, _)| *bound)
+}
