@@ -228,3 +228,67 @@ impl Metrics {
         *series = keep;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use onrust_signal::engine::WindowFigures;
+
+    use super::*;
+
+    fn area(id: &str, posts: u32) -> AreaFigures {
+        AreaFigures {
+            id: id.into(),
+            name: id.into(),
+            windows: vec![WindowFigures {
+                window: "15m".into(),
+                posts,
+                tension: 0.1,
+                mean_tension: 0.1,
+                sentiment: 0.0,
+                negative_share: 0.0,
+                baseline_posts: None,
+                baseline_tension: 0.05,
+            }],
+            firing: Vec::new(),
+        }
+    }
+
+    fn series(metrics: &Metrics) -> Vec<String> {
+        let text = metrics.render().expect("render");
+        let mut areas: Vec<String> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("onrust_area_posts{area=\""))
+            .filter_map(|rest| rest.split('"').next())
+            .map(str::to_string)
+            .collect();
+        areas.sort();
+        areas
+    }
+
+    #[test]
+    fn per_area_series_are_capped_to_the_busiest_areas() {
+        let metrics = Metrics::new(2).expect("metrics");
+        metrics.publish_areas(&[area("a", 5), area("b", 50), area("c", 20)]);
+        assert_eq!(series(&metrics), ["b", "c"]);
+        // A flood of new ids: the busiest two keep a series, the rest none.
+        let flood: Vec<AreaFigures> = (0..1000)
+            .map(|i| area(&format!("x{i}"), 1))
+            .chain([area("a", 90)])
+            .collect();
+        metrics.publish_areas(&flood);
+        assert_eq!(series(&metrics), ["a", "x0"]);
+    }
+
+    #[test]
+    fn every_rejection_reason_and_severity_is_exported_from_the_start() {
+        let text = Metrics::new(10).expect("metrics").render().expect("render");
+        for reason in Rejection::ALL {
+            assert!(text.contains(&format!("reason=\"{}\"", reason.as_str())));
+        }
+        for severity in ["info", "warning", "critical"] {
+            assert!(text.contains(&format!(
+                "onrust_alerts_firing{{severity=\"{severity}\"}} 0"
+            )));
+        }
+    }
+}
