@@ -169,6 +169,13 @@ fn kafka_posts_become_signed_webhook_alerts_and_the_api_shows_them() {
     assert_eq!(status, 503, "not ready without a broker");
 
     broker.restart();
+    // The broker is up but has no topics: the daemon says which, and waits.
+    wait_until("the missing topics named", Duration::from_secs(30), || {
+        let log = daemon.log();
+        log.contains("kafka.topic \"posts\"")
+            && log.contains("kafka.dead_letter_topic \"posts.dead\"")
+    });
+    assert_eq!(daemon.get("/readyz").map(|(s, _)| s), Some(503));
     broker.create_topic(TOPIC, 1);
     broker.create_topic(DEAD, 1);
     wait_until("readiness", Duration::from_secs(60), || {
@@ -408,6 +415,56 @@ fn a_slow_or_gone_receiver_never_holds_up_another() {
         ) >= 3.0
     );
     assert_eq!(daemon.terminate(), Some(0));
+}
+
+#[test]
+fn a_second_daemon_joining_and_leaving_the_group_loses_and_repeats_nothing() {
+    let broker = Broker::start();
+    broker.create_topic("shared", 2);
+    broker.create_topic(DEAD, 1);
+    let posts = scenario();
+    let (first_half, second_half) = posts.split_at(posts.len() / 2);
+    let one = setup("daemon-group-1", &broker.address(), "group", None, "");
+    let two = setup("daemon-group-2", &broker.address(), "group", None, "");
+    for setup in [&one, &two] {
+        let config = std::fs::read_to_string(&setup.config).expect("config");
+        std::fs::write(
+            &setup.config,
+            config.replace("topic = \"posts\"", "topic = \"shared\""),
+        )
+        .expect("config");
+    }
+    let committed = |partition| {
+        broker
+            .committed_on("group", "shared", partition)
+            .unwrap_or(0)
+    };
+    let first = start(&one);
+    crate::services::produce_spread(&broker.address(), "shared", first_half, 2);
+    wait_until("the first half consumed", Duration::from_secs(60), || {
+        committed(0) + committed(1) == first_half.len() as i64
+    });
+    // A second member joins: the partitions are shared out between the two.
+    let second = start(&two);
+    wait_until("the second member's share", Duration::from_secs(60), || {
+        second.log().contains("assigned")
+    });
+    crate::services::produce_spread(&broker.address(), "shared", second_half, 2);
+    wait_until("the second half consumed", Duration::from_secs(60), || {
+        committed(0) + committed(1) == posts.len() as i64
+    });
+    let counted_by_second = metric(&second, "onrust_posts_total");
+    // It leaves: the first member takes everything back.
+    assert_eq!(second.terminate(), Some(0));
+    let counted_by_first = metric(&first, "onrust_posts_total");
+    assert!(counted_by_second > 0.0, "{}", first.log());
+    assert_eq!(
+        counted_by_first + counted_by_second,
+        posts.len() as f64,
+        "every post counted once between the two:\n{}",
+        first.log()
+    );
+    assert_eq!(first.terminate(), Some(0));
 }
 
 #[test]

@@ -54,16 +54,26 @@ fn tansu() -> PathBuf {
 
 /// Produces `messages` (value only) to partition 0 of `topic` on `broker`, in order.
 pub fn produce_to(broker: &str, topic: &str, messages: impl IntoIterator<Item = impl AsRef<[u8]>>) {
+    produce_spread(broker, topic, messages, 1);
+}
+
+/// Produces `messages` to partitions `0..partitions` of `topic` in turn.
+pub fn produce_spread(
+    broker: &str,
+    topic: &str,
+    messages: impl IntoIterator<Item = impl AsRef<[u8]>>,
+    partitions: i32,
+) {
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
         .set("bootstrap.servers", broker)
         .set("enable.idempotence", "false")
         .set("linger.ms", "5")
         .create()
         .expect("producer");
-    for message in messages {
+    for (index, message) in messages.into_iter().enumerate() {
         let mut record = BaseRecord::<(), [u8]>::to(topic)
             .payload(message.as_ref())
-            .partition(0);
+            .partition(index as i32 % partitions.max(1));
         loop {
             match producer.send(record) {
                 Ok(()) => break,
@@ -195,18 +205,23 @@ impl Broker {
 
     /// The offset `group` has committed on partition 0 of `topic` (`None`: none).
     pub fn committed(&self, group: &str, topic: &str) -> Option<i64> {
+        self.committed_on(group, topic, 0)
+    }
+
+    /// The offset `group` has committed on `partition` of `topic` (`None`: none).
+    pub fn committed_on(&self, group: &str, topic: &str, partition: i32) -> Option<i64> {
         let consumer: BaseConsumer = ClientConfig::new()
             .set("bootstrap.servers", self.address())
             .set("group.id", group)
             .create()
             .expect("consumer");
         let mut partitions = TopicPartitionList::new();
-        partitions.add_partition(topic, 0);
+        partitions.add_partition(topic, partition);
         let committed = consumer
             .committed_offsets(partitions, Duration::from_secs(10))
             .ok()?;
         committed
-            .find_partition(topic, 0)
+            .find_partition(topic, partition)
             .and_then(|p| p.offset().to_raw())
             .filter(|&offset| offset >= 0)
     }

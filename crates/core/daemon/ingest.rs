@@ -91,6 +91,17 @@ impl ClientContext for GroupContext {
 }
 
 impl ConsumerContext for GroupContext {
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(partitions) = rebalance {
+            let names: Vec<String> = partitions
+                .elements()
+                .iter()
+                .map(|p| format!("{}/{}", p.topic(), p.partition()))
+                .collect();
+            eprintln!("onrust: assigned partitions: {}", names.join(", "));
+        }
+    }
+
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(_) = rebalance {
             // Everything read from the partitions leaving is applied: checkpoint it
