@@ -31,6 +31,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     Run(daemon::RunArgs),
+    Demo(daemon::DemoArgs),
     Score(score::ScoreArgs),
     Replay(replay::ReplayArgs),
     Train(train::TrainArgs),
@@ -52,6 +53,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => daemon::run(&args),
+        Command::Demo(args) => daemon::demo(&args),
         Command::Score(args) => score::run(&args),
         Command::Replay(args) => replay::run(&args),
         Command::Train(args) => train::run(&args),

@@ -27,6 +27,7 @@ pub struct Accepted {
 pub struct Pipeline {
     scorer: Scorer,
     areas: Areas,
+    geometry: Option<String>,
     engine: Engine,
     limits: Limits,
 }
@@ -34,22 +35,40 @@ pub struct Pipeline {
 impl Pipeline {
     /// The pipeline the configuration describes, with an engine that has no state.
     pub fn new(settings: &Settings) -> Result<Pipeline> {
-        let scorer = models::scorer(settings.model.dir.as_deref())?;
-        let areas = match &settings.areas.file {
-            None => Areas::empty(),
+        let geometry = match &settings.areas.file {
+            None => None,
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| UsageError(format!("areas.file {}: {e}", path.display())))?;
-                Areas::from_geojson(&text)
-                    .map_err(|e| UsageError(format!("areas.file {}: {e}", path.display())))?
+                Some((format!("areas.file {}", path.display()), text))
             }
+        };
+        Pipeline::with_areas(settings, geometry)
+    }
+
+    /// As [`Pipeline::new`], with the areas given as (a name for errors, GeoJSON
+    /// text); `None`: no areas.
+    pub fn with_areas(settings: &Settings, areas: Option<(String, String)>) -> Result<Pipeline> {
+        let scorer = models::scorer(settings.model.dir.as_deref())?;
+        let (areas, geometry) = match areas {
+            None => (Areas::empty(), None),
+            Some((name, text)) => (
+                Areas::from_geojson(&text).map_err(|e| UsageError(format!("{name}: {e}")))?,
+                Some(text),
+            ),
         };
         Ok(Pipeline {
             scorer,
             areas,
+            geometry,
             engine: Engine::new(settings.engine()),
             limits: settings.limits(),
         })
+    }
+
+    /// The areas file's text (GeoJSON), for maps; `None` without an areas file.
+    pub fn geometry(&self) -> Option<&str> {
+        self.geometry.as_deref()
     }
 
     /// Replaces the engine with one restored from a checkpoint.

@@ -37,6 +37,7 @@ pub fn router(server: Server) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/api/v1/areas", get(areas))
+        .route("/api/v1/geometry", get(geometry))
         .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/alerts/{id}/ack", post(ack))
         .route("/api/v1/events", get(events))
@@ -71,6 +72,15 @@ async fn readyz(State(server): State<Server>) -> Response {
 
 async fn areas(State(server): State<Server>) -> Response {
     Json(server.live.areas()).into_response()
+}
+
+/// The areas' outlines (the areas file), for the dashboard's map.
+async fn geometry(State(server): State<Server>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/geo+json")],
+        server.live.geometry.clone(),
+    )
+        .into_response()
 }
 
 /// Active alerts first (most severe, then oldest), then resolved ones, newest first.

@@ -13,7 +13,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
-use onrust_signal::engine::AlertEvent;
 use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
@@ -23,9 +22,8 @@ use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, T
 use rdkafka::statistics::Statistics;
 use rdkafka::{Offset, TopicPartitionList};
 
+use super::applier::{Applied, Applier, Position};
 use super::live::Live;
-use super::store::{Offsets, Store};
-use crate::pipeline::Pipeline;
 use crate::settings::KafkaSettings;
 
 /// The header that carries a dead letter's rejection reason.
@@ -34,22 +32,14 @@ pub const REASON_HEADER: &str = "onrust-reject-reason";
 /// How long a checkpoint waits for the dead-letter topic to acknowledge.
 const DEAD_LETTER_FLUSH: Duration = Duration::from_secs(10);
 
-/// The pipeline and what a checkpoint needs, shared with the rebalance callback.
+/// The applier and the dead-letter producer, shared with the rebalance callback.
 pub struct Ingest {
-    pipeline: Pipeline,
-    /// Next offset to read per partition, as applied to the pipeline.
-    offsets: Offsets,
-    /// Alert events raised since the last checkpoint.
-    raised: Vec<AlertEvent>,
+    applier: Applier,
     /// Dead letters sent since the last checkpoint (payload, reason), resent if the
     /// topic did not acknowledge them.
     dead_letters: Vec<(Vec<u8>, &'static str)>,
-    dirty: bool,
-    store: Arc<Store>,
-    live: Arc<Live>,
     producer: ThreadedProducer<DeadLetterContext>,
     dead_letter_topic: String,
-    sinks: u32,
 }
 
 /// Counts dead letters the broker refused.
@@ -117,90 +107,28 @@ impl ConsumerContext for GroupContext {
 type GroupConsumer = BaseConsumer<GroupContext>;
 
 impl Ingest {
-    /// Ties the pipeline to the store, restoring the last checkpoint if there is one.
-    pub fn new(
-        mut pipeline: Pipeline,
-        settings: &crate::settings::Settings,
-        store: Arc<Store>,
-        live: Arc<Live>,
-        sinks: u32,
-    ) -> Result<Ingest> {
-        let mut applied = Offsets::new();
-        if let Some(checkpoint) = store.checkpoint()? {
-            pipeline
-                .restore(settings, &checkpoint.engine)
-                .context("restoring the checkpoint (delete the state directory to start afresh)")?;
-            applied = checkpoint.offsets;
-            eprintln!("onrust: restored the checkpoint of {}", describe(&applied));
-        }
-        let producer = dead_letter_producer(&settings.kafka)?;
+    /// Kafka around `applier`: dead letters go to `kafka.dead_letter_topic`.
+    pub fn new(applier: Applier, kafka: &KafkaSettings) -> Result<Ingest> {
         Ok(Ingest {
-            pipeline,
-            offsets: applied,
-            raised: Vec::new(),
+            applier,
             dead_letters: Vec::new(),
-            dirty: false,
-            store,
-            live,
-            producer,
-            dead_letter_topic: settings.kafka.dead_letter_topic.clone(),
-            sinks,
+            producer: dead_letter_producer(kafka)?,
+            dead_letter_topic: kafka.dead_letter_topic.clone(),
         })
     }
 
-    /// Applies one message: skipped when a checkpoint counted it, dead-lettered when
-    /// rejected, else through the pipeline.
+    /// Applies one message; a rejected one goes to the dead-letter topic.
     fn handle(&mut self, message: &BorrowedMessage<'_>, arrived: Instant) {
-        let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
-        let next = self.offsets.entry(topic.to_string()).or_default();
-        // Below what is applied: counted by the restored checkpoint, or read again
-        // after a rebalance reset the position to a commit that had not landed.
-        if next
-            .get(&partition)
-            .is_some_and(|&applied| offset < applied)
-        {
-            self.live.metrics.skipped.inc();
-            return;
-        }
-        next.insert(partition, offset + 1);
-        self.dirty = true;
         let payload = message.payload().unwrap_or_default();
-        let arrival_ms = chrono::Utc::now().timestamp_millis();
-        match self.pipeline.process(
-            payload,
-            message.timestamp().to_millis(),
-            arrival_ms,
-            &mut self.raised,
-        ) {
-            Ok(accepted) => {
-                let metrics = &self.live.metrics;
-                metrics
-                    .posts
-                    .with_label_values(&[accepted.lang.as_str()])
-                    .inc();
-                match accepted.located.slot() {
-                    Some(_) => metrics
-                        .located
-                        .with_label_values(&[accepted.located.as_str()])
-                        .inc(),
-                    None => metrics.unresolved.inc(),
-                }
-                metrics.processing.observe(arrived.elapsed().as_secs_f64());
-                if let Some(stamp) = message.timestamp().to_millis() {
-                    let delay_ms = chrono::Utc::now().timestamp_millis() - stamp;
-                    metrics
-                        .ingest_delay
-                        .observe(delay_ms.max(0) as f64 / 1000.0);
-                }
-            }
-            Err(reason) => {
-                self.live
-                    .metrics
-                    .rejected
-                    .with_label_values(&[reason.as_str()])
-                    .inc();
-                self.send_dead_letter(payload.to_vec(), reason.as_str());
-            }
+        let position = Position {
+            topic: message.topic(),
+            partition: message.partition(),
+            offset: message.offset(),
+        };
+        let timestamp = message.timestamp().to_millis();
+        if let Applied::Rejected(reason) = self.applier.apply(position, payload, timestamp, arrived)
+        {
+            self.send_dead_letter(payload.to_vec(), reason.as_str());
         }
     }
 
@@ -227,7 +155,8 @@ impl Ingest {
         for _ in 0..2 {
             self.producer.flush(DEAD_LETTER_FLUSH)?;
             if self.producer.context().failures.swap(0, Ordering::Relaxed) == 0 {
-                self.live
+                self.applier
+                    .live()
                     .metrics
                     .dead_letters
                     .inc_by(self.dead_letters.len() as u64);
@@ -257,32 +186,13 @@ impl Ingest {
         mode: CommitMode,
         always_commit: bool,
     ) -> Result<()> {
-        if !self.dirty {
-            return if always_commit {
-                self.commit(consumer, mode)
-            } else {
-                Ok(())
-            };
+        if self.applier.dirty() {
+            self.flush_dead_letters()?;
         }
-        self.flush_dead_letters()?;
-        let now_ms = chrono::Utc::now().timestamp_millis();
-        self.store.commit(
-            &self.pipeline.engine().save(),
-            &self.offsets,
-            &self.raised,
-            self.sinks,
-            now_ms,
-        )?;
-        // A crash here leaves a checkpoint ahead of the committed offsets: the
-        // restart must skip what the checkpoint counted. Tests crash it on purpose.
-        fail::fail_point!("checkpoint-before-commit", |_| std::process::abort());
-        self.dirty = false;
-        self.live.metrics.checkpoints.inc();
-        self.store
-            .expire_alerts(now_ms - super::store::RESOLVED_KEPT_MS)?;
-        let raised = std::mem::take(&mut self.raised);
-        self.live.published(&self.pipeline, &raised);
-        self.commit(consumer, mode)
+        if self.applier.checkpoint()? || always_commit {
+            self.commit(consumer, mode)?;
+        }
+        Ok(())
     }
 
     /// Commits the applied offsets of the assigned partitions to Kafka.
@@ -291,7 +201,8 @@ impl Ingest {
         let mut commit = TopicPartitionList::new();
         for element in assigned.elements() {
             if let Some(&next) = self
-                .offsets
+                .applier
+                .offsets()
                 .get(element.topic())
                 .and_then(|p| p.get(&element.partition()))
             {
@@ -306,22 +217,6 @@ impl Ingest {
             consumer.commit(&commit, mode)?;
         }
         Ok(())
-    }
-}
-
-fn describe(offsets: &Offsets) -> String {
-    let parts: Vec<String> = offsets
-        .iter()
-        .flat_map(|(topic, partitions)| {
-            partitions
-                .iter()
-                .map(move |(partition, next)| format!("{topic}/{partition}@{next}"))
-        })
-        .collect();
-    if parts.is_empty() {
-        "no offsets".into()
-    } else {
-        parts.join(", ")
     }
 }
 
@@ -362,8 +257,6 @@ pub fn run(
     interval: Duration,
     live: Arc<Live>,
 ) -> Result<()> {
-    // The restored state is on show before the first message arrives.
-    live.published(&ingest.pipeline, &[]);
     let ingest = Arc::new(Mutex::new(ingest));
     let mut config = ClientConfig::new();
     config

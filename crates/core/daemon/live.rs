@@ -33,6 +33,8 @@ pub struct Live {
     pub changes: broadcast::Sender<Change>,
     /// The bearer token for mutating calls, when one is configured.
     pub token: Option<String>,
+    /// The areas' outlines (GeoJSON text) for the dashboard's map.
+    pub geometry: String,
     areas: RwLock<Vec<AreaFigures>>,
     source_connected: AtomicBool,
     stopping: AtomicBool,
@@ -40,9 +42,18 @@ pub struct Live {
 }
 
 impl Live {
-    /// A live view with no areas yet, not connected.
-    pub fn new(metrics: Metrics, store: Arc<Store>, token: Option<String>) -> Live {
+    /// A live view with no areas yet, not connected; `geometry` is the areas
+    /// file's text, if there is one.
+    pub fn new(
+        metrics: Metrics,
+        store: Arc<Store>,
+        token: Option<String>,
+        geometry: Option<&str>,
+    ) -> Live {
         Live {
+            geometry: geometry
+                .unwrap_or(r#"{"type":"FeatureCollection","features":[]}"#)
+                .to_string(),
             metrics,
             store,
             outbox: watch::channel(0).0,

@@ -3,7 +3,9 @@
 //! runtime, all sharing [`live::Live`]. SIGTERM or SIGINT: stop consuming,
 //! checkpoint and commit, let deliveries in flight finish, exit 0.
 
+mod applier;
 mod delivery;
+mod demo;
 mod http;
 mod ingest;
 mod live;
@@ -52,7 +54,12 @@ pub fn run(args: &RunArgs) -> Result<()> {
     }
     let store = Arc::new(Store::open(&settings.state.dir)?);
     let metrics = metrics::Metrics::new(settings.metrics.max_area_series)?;
-    let live = Arc::new(Live::new(metrics, Arc::clone(&store), secrets.token));
+    let live = Arc::new(Live::new(
+        metrics,
+        Arc::clone(&store),
+        secrets.token,
+        pipeline.geometry(),
+    ));
     let mut sinks: Vec<Sink> = settings
         .webhooks
         .iter()
@@ -75,34 +82,158 @@ pub fn run(args: &RunArgs) -> Result<()> {
             max_backoff: Duration::from_secs(60),
         });
     }
-    let ingest = ingest::Ingest::new(
+    let applier = applier::Applier::new(
         pipeline,
         &settings,
         Arc::clone(&store),
         Arc::clone(&live),
         sinks.len() as u32,
     )?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let ingest = ingest::Ingest::new(applier, &settings.kafka)?;
+    let kafka = settings.kafka.clone();
+    let interval = Duration::from_millis(settings.state.checkpoint_interval_ms);
+    let ingest_live = Arc::clone(&live);
+    let source = move || ingest::run(ingest, &kafka, interval, ingest_live);
+    runtime()?.block_on(serve(
+        &settings.http.listen,
+        settings.state.dir.join("audit.jsonl"),
+        sinks,
+        live,
+        source,
+    ))
+}
+
+/// Run the daemon on a built-in synthetic firehose: no Kafka, no configuration.
+#[derive(Args)]
+pub struct DemoArgs {
+    /// Event time runs this many times faster than the wall clock.
+    #[arg(long, default_value_t = 30.0)]
+    speed: f64,
+    /// Seed of the synthetic firehose (and of the areas' outlines).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Address and port of the dashboard and API.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: String,
+}
+
+pub fn demo(args: &DemoArgs) -> Result<()> {
+    if !(args.speed > 0.0 && args.speed.is_finite()) {
+        return Err(
+            UsageError(format!("--speed {}: must be a positive number", args.speed)).into(),
+        );
+    }
+    let settings = Settings::default();
+    let geometry = demo::areas_geojson(args.seed);
+    let pipeline = Pipeline::with_areas(&settings, Some(("built-in areas".into(), geometry)))?;
+    let state = std::env::temp_dir().join(format!("onrust-demo-{}", std::process::id()));
+    let _cleanup = RemoveOnDrop(state.clone());
+    let store = Arc::new(Store::open(&state)?);
+    let metrics = metrics::Metrics::new(settings.metrics.max_area_series)?;
+    let live = Arc::new(Live::new(
+        metrics,
+        Arc::clone(&store),
+        None,
+        pipeline.geometry(),
+    ));
+    let applier = applier::Applier::new(pipeline, &settings, store, Arc::clone(&live), 0)?;
+    live.set_source_connected(true);
+    let options = demo::DemoOptions {
+        speed: args.speed,
+        seed: args.seed,
+    };
+    let source = move || demo::run(applier, options);
+    let printer = print_alerts(Arc::clone(&live));
+    println!(
+        "onrust demo: dashboard at http://{}  (event time runs {}x the wall clock; \
+         a festival in Rotterdam, tension building in Haren; Ctrl-C stops)",
+        args.listen, args.speed
+    );
+    runtime()?.block_on(async move {
+        tokio::spawn(printer);
+        serve(
+            &args.listen,
+            state.join("audit.jsonl"),
+            Vec::new(),
+            live,
+            source,
+        )
+        .await
+    })
+}
+
+/// Removes the demo's state directory when the demo ends.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        // Best effort: a leftover directory in the temp dir is harmless.
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Prints each alert event on standard output as it is raised.
+async fn print_alerts(live: Arc<Live>) {
+    let mut changes = live.changes.subscribe();
+    loop {
+        match changes.recv().await {
+            Ok(change) if change.kind == "alert" => {
+                let Ok(event) =
+                    serde_json::from_str::<onrust_signal::engine::AlertEvent>(&change.data)
+                else {
+                    continue;
+                };
+                let time = event.ends_at.as_deref().unwrap_or(&event.starts_at);
+                println!(
+                    "{time}  {:<8} {:<8} {:<17} {}: {} posts in {}, tension {:.2} against {:.2} (z {:.1}){}",
+                    event.severity.as_str().to_uppercase(),
+                    event.status.as_str(),
+                    event.rule,
+                    event.area.name,
+                    event.observed.posts,
+                    event.observed.window,
+                    event.observed.tension,
+                    event.observed.baseline_tension,
+                    event.observed.zscore,
+                    if event.evidence.terms.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" [{}]", event.evidence.terms.join(", "))
+                    },
+                );
+            }
+            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(serve(settings, ingest, sinks, live))
+        .context("starting the async runtime")
 }
 
+/// Serves HTTP and the delivery workers while `source` feeds the pipeline on a
+/// blocking thread; when the source returns (a signal, or a failure), everything
+/// stops.
 async fn serve(
-    settings: Settings,
-    ingest: ingest::Ingest,
+    listen: &str,
+    audit_log: PathBuf,
     sinks: Vec<Sink>,
     live: Arc<Live>,
+    source: impl FnOnce() -> Result<()> + Send + 'static,
 ) -> Result<()> {
-    let listener = tokio::net::TcpListener::bind(&settings.http.listen)
+    let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .map_err(|e| UsageError(format!("http.listen {}: {e}", settings.http.listen)))?;
-    eprintln!("onrust: listening on http://{}", listener.local_addr()?);
+        .map_err(|e| UsageError(format!("http.listen {listen}: {e}")))?;
+    let address = listener.local_addr()?;
+    eprintln!("onrust: listening on http://{address}");
     let router = http::router(http::Server {
         live: Arc::clone(&live),
-        audit_log: settings.state.dir.join("audit.jsonl"),
+        audit_log,
     });
     let shutdown_live = Arc::clone(&live);
     let server = tokio::spawn(async move {
@@ -116,13 +247,9 @@ async fn serve(
         .map(|(index, sink)| tokio::spawn(delivery::run(index as u32, sink, Arc::clone(&live))))
         .collect();
     let signals = tokio::spawn(stop_on_signal(Arc::clone(&live)));
-    let kafka = settings.kafka.clone();
-    let interval = Duration::from_millis(settings.state.checkpoint_interval_ms);
-    let ingest_live = Arc::clone(&live);
-    let consumed =
-        tokio::task::spawn_blocking(move || ingest::run(ingest, &kafka, interval, ingest_live))
-            .await
-            .context("the Kafka thread")?;
+    let consumed = tokio::task::spawn_blocking(source)
+        .await
+        .context("the source thread")?;
     // The consumer has stopped (signal or failure): everything else stops too.
     live.stop();
     signals.abort();

@@ -86,6 +86,23 @@ impl Baseline {
         (volume.updates() >= MIN_DAYS_FOR_VOLUME).then(|| volume.mean() * minutes / 60.0)
     }
 
+    /// Expected posts in the `length` minutes ending with epoch minute `end`
+    /// (inclusive), each minute at the rate of its own hour of day: a window that
+    /// straddles the evening's drop is not held to the quieter hour alone. `None`
+    /// until every hour it spans has been seen on enough days.
+    pub fn expected_posts_in(&self, end: i64, length: u32) -> Option<f64> {
+        let mut total = 0.0;
+        let mut minute = end - i64::from(length) + 1;
+        while minute <= end {
+            let hour = minute.div_euclid(60);
+            let last = (hour * 60 + 59).min(end);
+            let span = (last - minute + 1) as f64;
+            total += self.expected_posts(hour.rem_euclid(24) as usize, span)?;
+            minute = last + 1;
+        }
+        Some(total)
+    }
+
     /// The area's expected tension share, shrunk toward `global_share`.
     pub fn tension_share(&self, global_share: f64) -> f64 {
         let hours = f64::from(self.posts_per_hour.updates());
@@ -194,5 +211,24 @@ mod tests {
         learn_days(&mut baseline, 21, |_| 20, 0.02);
         let learnt = baseline.expected_posts(12, 60.0).expect("learnt");
         assert!(learnt > 17.0, "{learnt}");
+    }
+
+    #[test]
+    fn a_window_across_an_hour_boundary_expects_each_hour_at_its_own_rate() {
+        let mut baseline = Baseline::default();
+        for _ in 0..5 {
+            for hour in 0..HOURS_PER_DAY {
+                let posts = if hour == 22 { 600 } else { 60 };
+                baseline.learn_hour(hour, posts, 0, false);
+            }
+        }
+        // 15 minutes ending at 23:04: ten at 22:xx, five at 23:xx.
+        let end = 23 * 60 + 4;
+        let straddling = baseline.expected_posts_in(end, 15).expect("learnt");
+        let busy = baseline.expected_posts(22, 10.0).expect("learnt");
+        let quiet = baseline.expected_posts(23, 5.0).expect("learnt");
+        assert!((straddling - (busy + quiet)).abs() < 1e-9);
+        assert!(straddling > baseline.expected_posts(23, 15.0).expect("learnt") * 3.0);
+        assert_eq!(Baseline::default().expected_posts_in(end, 15), None);
     }
 }

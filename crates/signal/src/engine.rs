@@ -315,7 +315,6 @@ impl Engine {
             return Vec::new();
         };
         let global_share = self.global_share_or(0.02);
-        let hour_of_day = (minute.div_euclid(60).rem_euclid(24)) as usize;
         let mut lengths = self.config.windows.clone();
         lengths.sort_unstable();
         lengths.dedup();
@@ -337,7 +336,7 @@ impl Engine {
                             negative_share: round4(tally.negative_share()),
                             baseline_posts: state
                                 .baseline
-                                .expected_posts(hour_of_day, f64::from(length))
+                                .expected_posts_in(minute, length)
                                 .map(round4),
                             baseline_tension: round4(state.baseline.tension_share(global_share)),
                         }
@@ -497,7 +496,6 @@ impl Engine {
                 .get(&self.longest)
                 .map_or(0.02, Tally::tension_share),
         );
-        let hour_of_day = (minute.div_euclid(60).rem_euclid(24)) as usize;
         let mut elevated_areas = 0usize;
         let mut areas_with_posts = 0usize;
         let rules = self.config.rules.clone();
@@ -528,7 +526,9 @@ impl Engine {
                     .get(&length)
                     .map_or(0.0, |v| upper_quartile_without(v, own));
                 let expected_share = state.baseline.tension_share(global_share).max(others);
-                let expected_posts = state.baseline.expected_posts(hour_of_day, length as f64);
+                let expected_posts = state
+                    .baseline
+                    .expected_posts_in(minute, rule.window_minutes);
                 let metric = match rule.metric {
                     Metric::TensionZ => count_excess_z(
                         f64::from(tally.tension_posts),
