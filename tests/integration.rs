@@ -4,6 +4,7 @@
 mod services;
 mod support;
 
+mod browser;
 mod daemon;
 mod replay;
 mod score;

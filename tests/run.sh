@@ -5,7 +5,9 @@
 # quality guards, the daemon against real services) in release mode. Installs what
 # the tests need when it is missing:
 #   - Tansu, a Kafka-compatible broker (cargo install; about ten minutes, once);
-#   - Prometheus Alertmanager (Debian's prometheus-alertmanager).
+#   - Prometheus Alertmanager (Debian's prometheus-alertmanager);
+#   - Chromium and ChromeDriver for the dashboard's browser test (Debian's
+#     chromium, chromium-driver); its screenshot goes to target/artifacts/.
 # The daemon tests start each service themselves on a free loopback port (a fresh
 # Tansu broker with memory storage per test, its topics created with
 # `tansu topic create`) and stop it when the test ends.
@@ -29,6 +31,8 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 missing_packages=()
 command -v prometheus-alertmanager >/dev/null 2>&1 || missing_packages+=(prometheus-alertmanager)
+command -v chromium >/dev/null 2>&1 || missing_packages+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing_packages+=(chromium-driver)
 if [ ${#missing_packages[@]} -gt 0 ]; then
   step "installing Debian packages: ${missing_packages[*]}"
   as_root apt-get update -qq

@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use onrust_signal::engine::AlertEvent;
 use onrust_signal::Rejection;
 
-use super::live::Live;
+use super::live::{Live, HISTORY_STEP_MINUTES};
 use super::store::{Offsets, Store, RESOLVED_KEPT_MS};
 use crate::pipeline::Pipeline;
 use crate::settings::Settings;
@@ -43,6 +43,8 @@ pub struct Applier {
     offsets: Offsets,
     raised: Vec<AlertEvent>,
     dirty: bool,
+    /// The five-minute step of event time last written to the areas' history.
+    history_step: Option<i64>,
     store: Arc<Store>,
     live: Arc<Live>,
     sinks: u32,
@@ -71,6 +73,7 @@ impl Applier {
             offsets,
             raised: Vec::new(),
             dirty: false,
+            history_step: None,
             store,
             live,
             sinks,
@@ -138,12 +141,27 @@ impl Applier {
                         .ingest_delay
                         .observe(delay_ms.max(0) as f64 / 1000.0);
                 }
+                self.record_history();
                 Applied::Accepted
             }
             Err(reason) => {
                 metrics.rejected.with_label_values(&[reason.as_str()]).inc();
                 Applied::Rejected(reason)
             }
+        }
+    }
+
+    /// Adds the areas' figures to their history each time event time closes a
+    /// five-minute step, however fast the posts come (a backlog, the demo).
+    fn record_history(&mut self) {
+        let Some(minute) = self.pipeline.engine().closed_minute() else {
+            return;
+        };
+        let step = minute.div_euclid(HISTORY_STEP_MINUTES);
+        if self.history_step != Some(step) {
+            self.history_step = Some(step);
+            self.live
+                .record_history(minute, &self.pipeline.engine().figures());
         }
     }
 

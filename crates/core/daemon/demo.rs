@@ -286,7 +286,7 @@ fn post(
 /// How often the demo checkpoints (and so publishes) in wall time.
 const CHECKPOINT: Duration = Duration::from_millis(500);
 /// Days of ordinary traffic learnt before the live part.
-const WARM_UP_DAYS: i64 = 2;
+const WARM_UP_DAYS: i64 = 5;
 
 /// Applies one post at the next offset of the demo's one partition.
 fn feed(applier: &mut Applier, message: &str, at: i64, offset: &mut i64) {

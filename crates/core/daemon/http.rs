@@ -33,15 +33,35 @@ pub struct Server {
 /// Every route.
 pub fn router(server: Server) -> Router {
     Router::new()
+        .route("/", get(dashboard))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/api/v1/areas", get(areas))
         .route("/api/v1/geometry", get(geometry))
+        .route("/api/v1/areas/{id}/history", get(history))
         .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/alerts/{id}/ack", post(ack))
         .route("/api/v1/events", get(events))
         .with_state(server)
+}
+
+/// The operations-room dashboard: one page, every asset inside it (operations
+/// rooms are often offline: nothing comes from a CDN).
+const DASHBOARD: &str = include_str!("dashboard.html");
+
+async fn dashboard() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:",
+            ),
+        ],
+        DASHBOARD,
+    )
+        .into_response()
 }
 
 async fn metrics(State(server): State<Server>) -> Response {
@@ -72,6 +92,26 @@ async fn readyz(State(server): State<Server>) -> Response {
 
 async fn areas(State(server): State<Server>) -> Response {
     Json(server.live.areas()).into_response()
+}
+
+/// An area's last 24 hours of event time, and its alerts.
+async fn history(State(server): State<Server>, Path(id): Path<String>) -> Response {
+    let since = chrono::Utc::now().timestamp_millis() - super::store::RESOLVED_KEPT_MS;
+    let alerts: Vec<AlertRecord> = match server.live.store.alerts(since) {
+        Ok(records) => records
+            .into_iter()
+            .filter(|r| r.event.area.id == id)
+            .collect(),
+        Err(error) => {
+            return (StatusCode::INTERNAL_SERVER_ERROR, format!("{error:#}\n")).into_response()
+        }
+    };
+    Json(serde_json::json!({
+        "area": id,
+        "points": server.live.history(&id),
+        "alerts": alerts,
+    }))
+    .into_response()
 }
 
 /// The areas' outlines (the areas file), for the dashboard's map.

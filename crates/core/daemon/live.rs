@@ -2,6 +2,7 @@
 //! and the stream of changes behind `/api/v1/events`. The ingest thread publishes
 //! into it after every checkpoint; the HTTP server and the delivery workers read it.
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -21,6 +22,29 @@ pub struct Change {
     pub data: String,
 }
 
+/// One point of an area's history: its shortest window at one moment of event time.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct HistoryPoint {
+    /// Event time, epoch ms (the end of the minute).
+    pub t: i64,
+    /// Posts in the window.
+    pub posts: u32,
+    /// Share of tense posts.
+    pub tension: f64,
+    /// Mean sentiment.
+    pub sentiment: f64,
+    /// The posts expected in the window (`None` before the baseline knows).
+    pub baseline_posts: Option<f64>,
+    /// The expected tension share.
+    pub baseline_tension: f64,
+}
+
+/// Points kept per area: 24 hours at one every five minutes of event time.
+const HISTORY_POINTS: usize = 24 * 12;
+/// Event time between two history points, in minutes.
+pub const HISTORY_STEP_MINUTES: i64 = 5;
+const HISTORY_STEP_MS: i64 = HISTORY_STEP_MINUTES * 60_000;
+
 /// The daemon's shared state.
 pub struct Live {
     /// Every metric.
@@ -36,6 +60,7 @@ pub struct Live {
     /// The areas' outlines (GeoJSON text) for the dashboard's map.
     pub geometry: String,
     areas: RwLock<Vec<AreaFigures>>,
+    history: RwLock<HashMap<String, VecDeque<HistoryPoint>>>,
     source_connected: AtomicBool,
     stopping: AtomicBool,
     stop: Notify,
@@ -60,6 +85,7 @@ impl Live {
             changes: broadcast::channel(1024).0,
             token,
             areas: RwLock::new(Vec::new()),
+            history: RwLock::new(HashMap::new()),
             source_connected: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
             stop: Notify::new(),
@@ -105,6 +131,53 @@ impl Live {
             .clone()
     }
 
+    /// The last 24 hours (event time) of an area's shortest window, oldest first.
+    pub fn history(&self, area: &str) -> Vec<HistoryPoint> {
+        self.history
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(area)
+            .map(|points| points.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Adds the figures at `minute` to the history, one point per five minutes of
+    /// event time (the newest point of a step is replaced until the step ends).
+    pub fn record_history(&self, minute: i64, figures: &[AreaFigures]) {
+        let t = (minute + 1) * 60_000;
+        let mut history = self
+            .history
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for area in figures {
+            let Some(window) = area.windows.first() else {
+                continue;
+            };
+            let point = HistoryPoint {
+                t,
+                posts: window.posts,
+                tension: window.tension,
+                sentiment: window.sentiment,
+                baseline_posts: window.baseline_posts,
+                baseline_tension: window.baseline_tension,
+            };
+            let points = history.entry(area.id.clone()).or_default();
+            match points.back_mut() {
+                Some(last)
+                    if last.t.div_euclid(HISTORY_STEP_MS)
+                        == (t - 1).div_euclid(HISTORY_STEP_MS) =>
+                {
+                    *last = point;
+                }
+                Some(last) if last.t >= t => {}
+                _ => points.push_back(point),
+            }
+            while points.len() > HISTORY_POINTS {
+                points.pop_front();
+            }
+        }
+    }
+
     /// Publishes the pipeline's state after a checkpoint that stored `raised`:
     /// figures, metrics, and one change per event; wakes the delivery workers.
     pub fn published(&self, pipeline: &Pipeline, raised: &[AlertEvent]) {
@@ -124,6 +197,9 @@ impl Live {
         }
         figures.sort_by(|a, b| a.id.cmp(&b.id));
         self.metrics.publish_areas(&figures);
+        if let Some(minute) = engine.closed_minute() {
+            self.record_history(minute, &figures);
+        }
         for severity in ["info", "warning", "critical"] {
             let firing = engine
                 .firing()
