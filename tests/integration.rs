@@ -6,6 +6,7 @@ mod support;
 
 mod browser;
 mod daemon;
+mod observability;
 mod replay;
 mod score;
 mod shipped_models;

@@ -6,6 +6,8 @@
 # the tests need when it is missing:
 #   - Tansu, a Kafka-compatible broker (cargo install; about ten minutes, once);
 #   - Prometheus Alertmanager (Debian's prometheus-alertmanager);
+#   - Prometheus and promtool (Debian's prometheus), for the Grafana queries and
+#     the alerting rules of deploy/;
 #   - Chromium and ChromeDriver for the dashboard's browser test (Debian's
 #     chromium, chromium-driver); its screenshot goes to target/artifacts/.
 # The daemon tests start each service themselves on a free loopback port (a fresh
@@ -30,7 +32,12 @@ done
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 missing_packages=()
+# librdkafka is built with TLS and SASL (PLAIN, SCRAM) against the system OpenSSL.
+for package in libssl-dev pkg-config; do
+  dpkg -s "$package" >/dev/null 2>&1 || missing_packages+=("$package")
+done
 command -v prometheus-alertmanager >/dev/null 2>&1 || missing_packages+=(prometheus-alertmanager)
+command -v prometheus >/dev/null 2>&1 || missing_packages+=(prometheus)
 command -v chromium >/dev/null 2>&1 || missing_packages+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing_packages+=(chromium-driver)
 if [ ${#missing_packages[@]} -gt 0 ]; then
