@@ -419,7 +419,7 @@ impl Engine {
                         minute,
                         post.tension,
                         post.id.to_string(),
-                        post.text.to_string(),
+                        crate::mask::mask_personal(post.text),
                     ));
                     // Keep the most tense, newest first among equals; bounded per area.
                     state
@@ -427,7 +427,9 @@ impl Engine {
                         .sort_by(|a, b| b.1.total_cmp(&a.1).then(b.0.cmp(&a.0)));
                     state.evidence.truncate(keep.max(1) * 4);
                 } else if state.other_words.len() < OTHER_POSTS_KEPT {
-                    state.other_words.push((minute, post.text.to_string()));
+                    state
+                        .other_words
+                        .push((minute, crate::mask::mask_personal(post.text)));
                 }
             }
         }

@@ -16,6 +16,7 @@
 pub mod areas;
 pub mod baseline;
 pub mod engine;
+pub mod mask;
 pub mod post;
 pub mod rules;
 pub mod stats;

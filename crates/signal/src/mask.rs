@@ -1,0 +1,55 @@
+//! Data minimisation for evidence: mentions, URLs, e-mail addresses and phone
+//! numbers are masked before a post's text is kept, shown or sent.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+static URL: LazyLock<Regex> = LazyLock::new(|| compile(r"(?i)\b(?:https?://|www\.)\S+"));
+static EMAIL: LazyLock<Regex> = LazyLock::new(|| compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"));
+static MENTION: LazyLock<Regex> = LazyLock::new(|| compile(r"(^|[^\w@])@\w+"));
+static PHONE: LazyLock<Regex> = LazyLock::new(|| compile(r"\+?\(?\d[\d\s().-]{7,}\d"));
+
+/// The patterns are literals checked by the tests: compiling cannot fail.
+fn compile(pattern: &str) -> Regex {
+    Regex::new(pattern).unwrap_or_else(|error| unreachable!("bad built-in pattern: {error}"))
+}
+
+/// `text` with URLs as `[url]`, e-mail addresses as `[email]`, mentions as
+/// `@user` and phone numbers (nine digits or more) as `[phone]`.
+pub fn mask_personal(text: &str) -> String {
+    let text = URL.replace_all(text, "[url]");
+    let text = EMAIL.replace_all(&text, "[email]");
+    let text = MENTION.replace_all(&text, "${1}@user");
+    PHONE
+        .replace_all(&text, |found: &regex::Captures<'_>| {
+            let digits = found[0].chars().filter(char::is_ascii_digit).count();
+            if digits >= 9 {
+                "[phone]".to_string()
+            } else {
+                found[0].to_string()
+            }
+        })
+        .into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mask_personal;
+
+    #[test]
+    fn personal_details_are_masked_and_the_rest_kept() {
+        assert_eq!(
+            mask_personal("@jan kijk https://t.co/abc en www.voorbeeld.nl, mail piet@example.org of bel 06-12345678"),
+            "@user kijk [url] en [url] mail [email] of bel [phone]"
+        );
+        assert_eq!(mask_personal("Bel +31 (0)20 123 4567 nu"), "Bel [phone] nu");
+        // Times, dates, counts and hashtags stay.
+        let plain = "Om 21:00 op 2026-11-29 met 300 man naar #Haren";
+        assert_eq!(mask_personal(plain), plain);
+        assert_eq!(
+            mask_personal("rellen!! @politie_nl waar zijn jullie"),
+            "rellen!! @user waar zijn jullie"
+        );
+    }
+}
