@@ -244,6 +244,8 @@ pub struct SignalSettings {
     pub national_min_areas: usize,
     /// Most tense posts shown in an alert.
     pub evidence_posts: usize,
+    /// Most areas with state; the longest-quiet ones without an alert are forgotten.
+    pub max_areas: usize,
 }
 
 impl Default for SignalSettings {
@@ -256,6 +258,7 @@ impl Default for SignalSettings {
             national_area_share: engine.national_area_share,
             national_min_areas: engine.national_min_areas,
             evidence_posts: engine.evidence_posts,
+            max_areas: engine.max_areas,
         }
     }
 }
@@ -311,6 +314,9 @@ impl Settings {
                 "signal.tension_threshold: {} is not between 0 and 1",
                 signal.tension_threshold
             ));
+        }
+        if signal.max_areas == 0 {
+            return Err("signal.max_areas: must be positive".into());
         }
         if !(0.0..=1.0).contains(&signal.national_area_share) {
             return Err("signal.national_area_share: must be between 0 and 1".into());
@@ -422,6 +428,7 @@ impl Settings {
             national_area_share: self.signal.national_area_share,
             national_min_areas: self.signal.national_min_areas,
             evidence_posts: self.signal.evidence_posts,
+            max_areas: self.signal.max_areas,
         }
     }
 

@@ -213,6 +213,8 @@ impl Live {
         let counters = engine.counters();
         let late = counters.late.saturating_sub(self.metrics.late.get());
         self.metrics.late.inc_by(late);
+        let evicted = counters.evicted.saturating_sub(self.metrics.evicted.get());
+        self.metrics.evicted.inc_by(evicted);
         for event in raised {
             self.metrics
                 .alert_events

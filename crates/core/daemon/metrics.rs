@@ -27,6 +27,9 @@ pub struct Metrics {
     pub late: IntCounter,
     /// `onrust_posts_located_total{how}`: how accepted posts were located.
     pub located: IntCounterVec,
+    /// `onrust_areas_evicted_total`: quiet areas forgotten to stay within
+    /// `signal.max_areas` (a flood of made-up area ids).
+    pub evicted: IntCounter,
     /// `onrust_posts_skipped_total`: messages already counted by a checkpoint.
     pub skipped: IntCounter,
     /// `onrust_area_posts{area}`: posts in the area's shortest window.
@@ -140,6 +143,10 @@ impl Metrics {
                 "onrust_posts_located_total",
                 "Accepted posts by how they were located",
                 &["how"],
+            )?,
+            evicted: counter(
+                "onrust_areas_evicted_total",
+                "Quiet areas forgotten to stay within signal.max_areas",
             )?,
             skipped: counter(
                 "onrust_posts_skipped_total",

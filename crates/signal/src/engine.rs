@@ -42,6 +42,9 @@ pub struct EngineConfig {
     pub national_min_areas: usize,
     /// Most tense posts kept per area as evidence.
     pub evidence_posts: usize,
+    /// Most areas with state: beyond it the longest-quiet areas without an alert
+    /// are forgotten, so a flood of made-up area ids cannot exhaust memory.
+    pub max_areas: usize,
 }
 
 impl Default for EngineConfig {
@@ -54,6 +57,7 @@ impl Default for EngineConfig {
             national_area_share: 0.3,
             national_min_areas: 5,
             evidence_posts: 5,
+            max_areas: 50_000,
         }
     }
 }
@@ -220,6 +224,8 @@ pub struct Counters {
     pub unresolved: u64,
     /// Posts whose minute had already been closed.
     pub late: u64,
+    /// Areas forgotten to stay within `max_areas`.
+    pub evicted: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -385,6 +391,9 @@ impl Engine {
         match post.area {
             None => self.counters.unresolved += 1,
             Some((id, name)) => {
+                if !self.areas.contains_key(id) && self.areas.len() >= self.config.max_areas {
+                    self.evict();
+                }
                 self.counters.aggregated += 1;
                 let longest = self.longest;
                 let threshold = self.config.tension_threshold;
@@ -439,6 +448,24 @@ impl Engine {
         self.newest_ms = Some(newest);
         let watermark_minute = (newest - self.config.allowed_lateness_ms).div_euclid(MINUTE_MS) - 1;
         self.close_until(watermark_minute, out);
+    }
+
+    /// Forgets the tenth of the areas that have been quiet longest and have no
+    /// alert under way (at least one area): a batch, so that a flood of new ids
+    /// costs one sort per many insertions, not a scan per post.
+    fn evict(&mut self) {
+        let mut quiet: Vec<(i64, String)> = self
+            .areas
+            .iter()
+            .filter(|(_, state)| state.rules.iter().all(RuleState::is_idle))
+            .map(|(id, state)| (state.last_post_minute, id.clone()))
+            .collect();
+        quiet.sort_unstable();
+        let batch = (self.config.max_areas / 10).max(1);
+        for (_, id) in quiet.into_iter().take(batch) {
+            self.areas.remove(&id);
+            self.counters.evicted += 1;
+        }
     }
 
     /// Closes every minute up to the newest post's (end of input): the remaining
@@ -1031,6 +1058,69 @@ mod tests {
         assert!(!town.firing.is_empty());
         assert!(town.firing.iter().all(|id| firing.contains(&id.as_str())));
         assert!(figures.windows(2).all(|w| w[0].id < w[1].id), "id order");
+    }
+
+    #[test]
+    fn a_flood_of_area_ids_is_capped_and_areas_under_alert_are_kept() {
+        let (mut stream, start) = three_quiet_days_then(4, 120);
+        stream.area("town", start + 20, start + 50, 150.0, 0.7);
+        stream
+            .posts
+            .sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+        let config = EngineConfig {
+            max_areas: 100,
+            ..EngineConfig::default()
+        };
+        let mut engine = Engine::new(config);
+        let mut out = Vec::new();
+        let flood_at = (start + 45) * MINUTE_MS;
+        let mut flooded = false;
+        for (i, (at, area, tension)) in stream.posts.iter().enumerate() {
+            if *at >= flood_at && !flooded {
+                flooded = true;
+                assert!(
+                    engine.firing().any(|e| e.area.id == "town"),
+                    "town is under alert"
+                );
+                for n in 0..5_000 {
+                    let id = format!("made-up-{n}");
+                    engine.add(
+                        &ScoredPost {
+                            id: "x",
+                            text: "x",
+                            event_time_ms: *at,
+                            area: Some((&id, &id)),
+                            located: Located::AreaField,
+                            tension: 0.1,
+                            sentiment: 0.0,
+                            negative: false,
+                        },
+                        &mut out,
+                    );
+                    assert!(engine.areas.len() <= 100);
+                }
+            }
+            let id = i.to_string();
+            engine.add(
+                &ScoredPost {
+                    id: &id,
+                    text: "x",
+                    event_time_ms: *at,
+                    area: Some((area, area)),
+                    located: Located::AreaField,
+                    tension: *tension,
+                    sentiment: 0.0,
+                    negative: false,
+                },
+                &mut out,
+            );
+        }
+        assert!(flooded);
+        assert!(engine.counters().evicted >= 4_900);
+        assert!(
+            engine.areas.contains_key("town"),
+            "an area under alert is never forgotten"
+        );
     }
 
     fn fired(events: &[AlertEvent]) -> Vec<(String, String)> {
