@@ -1034,19 +1034,7 @@ mod tests {
             .expect("posts after the build-up");
         for (i, (at, area, tension)) in stream.posts[..cut].iter().enumerate() {
             let id = i.to_string();
-            engine.add(
-                &ScoredPost {
-                    id: &id,
-                    text: "x",
-                    event_time_ms: *at,
-                    area: Some((area, area)),
-                    located: Located::AreaField,
-                    tension: *tension,
-                    sentiment: 0.0,
-                    negative: false,
-                },
-                &mut out,
-            );
+            engine.add(&bare_post(&id, *at, area, *tension), &mut out);
         }
         let figures = engine.figures();
         let town = figures.iter().find(|a| a.id == "town").expect("town");
@@ -1084,36 +1072,12 @@ mod tests {
                 );
                 for n in 0..5_000 {
                     let id = format!("made-up-{n}");
-                    engine.add(
-                        &ScoredPost {
-                            id: "x",
-                            text: "x",
-                            event_time_ms: *at,
-                            area: Some((&id, &id)),
-                            located: Located::AreaField,
-                            tension: 0.1,
-                            sentiment: 0.0,
-                            negative: false,
-                        },
-                        &mut out,
-                    );
+                    engine.add(&bare_post("x", *at, &id, 0.1), &mut out);
                     assert!(engine.areas.len() <= 100);
                 }
             }
             let id = i.to_string();
-            engine.add(
-                &ScoredPost {
-                    id: &id,
-                    text: "x",
-                    event_time_ms: *at,
-                    area: Some((area, area)),
-                    located: Located::AreaField,
-                    tension: *tension,
-                    sentiment: 0.0,
-                    negative: false,
-                },
-                &mut out,
-            );
+            engine.add(&bare_post(&id, *at, area, *tension), &mut out);
         }
         assert!(flooded);
         assert!(engine.counters().evicted >= 4_900);
@@ -1121,6 +1085,20 @@ mod tests {
             engine.areas.contains_key("town"),
             "an area under alert is never forgotten"
         );
+    }
+
+    /// A post of `area` with only a tension: no text, no sentiment.
+    fn bare_post<'a>(id: &'a str, at: i64, area: &'a str, tension: f32) -> ScoredPost<'a> {
+        ScoredPost {
+            id,
+            text: "x",
+            event_time_ms: at,
+            area: Some((area, area)),
+            located: Located::AreaField,
+            tension,
+            sentiment: 0.0,
+            negative: false,
+        }
     }
 
     fn fired(events: &[AlertEvent]) -> Vec<(String, String)> {
