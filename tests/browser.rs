@@ -251,4 +251,30 @@ fn the_dashboard_shows_areas_and_live_alerts_and_acknowledges_with_the_token() {
             .all(|e| e.contains("/ack") && e.contains("401")),
         "console errors: {errors:?}"
     );
+
+    // The daemon goes away: the page says so; it comes back: the page reconnects
+    // by itself, still without a reload.
+    assert_eq!(daemon.terminate(), Some(0));
+    browser.wait_for(
+        "the disconnected banner",
+        "return document.getElementById('status').textContent.startsWith('DISCONNECTED');",
+    );
+    let restarted = crate::services::Daemon::start(
+        &config,
+        &http,
+        &dir,
+        &[("ONRUST_TEST_TOKEN", "browser-token")],
+    );
+    browser.wait_for(
+        "the reconnection",
+        "return document.getElementById('status').textContent === 'LIVE' && window.loadedOnce === true && document.querySelectorAll('[data-alert]').length === 3;",
+    );
+    drop(restarted);
+    // While the daemon was away its requests failed at the network level; no
+    // script error broke the page.
+    let errors = browser.console_errors();
+    assert!(
+        errors.iter().all(|e| e.contains("net::ERR_")),
+        "console errors: {errors:?}"
+    );
 }

@@ -6,6 +6,7 @@ mod support;
 
 mod browser;
 mod daemon;
+mod demo;
 mod deploy;
 mod observability;
 mod replay;
