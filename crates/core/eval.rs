@@ -58,6 +58,7 @@ const PROGRESS_EVERY: usize = 5_000;
 /// Posts with a tension probability at least this high count as tension.
 const TENSION_THRESHOLD: f32 = 0.5;
 
+/// `onrust eval`: scores a labelled file and prints the metrics as JSON.
 pub fn run(args: &EvalArgs) -> Result<()> {
     let examples = read_examples(&args.data)?;
     let mut scorer = models::scorer(args.model.as_deref())?;

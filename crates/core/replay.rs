@@ -42,6 +42,7 @@ struct DeadLetter<'a> {
     message: &'a str,
 }
 
+/// `onrust replay`: the pipeline over a file, alert events to standard output.
 pub fn run(args: &ReplayArgs) -> Result<()> {
     let settings = Settings::load(&args.config)?;
     let mut pipeline = Pipeline::new(&settings)?;

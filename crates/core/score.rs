@@ -79,6 +79,7 @@ fn push_digits(line: &mut Vec<u8>, n: u64) {
     line.push(b'0' + (n % 10) as u8);
 }
 
+/// `onrust score`: one score line per input line, streaming.
 pub fn run(args: &ScoreArgs) -> Result<()> {
     let mut scorer = models::scorer(args.model.as_deref())?;
     let mut input = Lines::new(io::BufReader::with_capacity(1 << 16, io::stdin().lock()));

@@ -90,6 +90,7 @@ struct TrainingRecord<'a> {
     model_bytes: usize,
 }
 
+/// `onrust train`: trains the classifiers and writes the model directory.
 pub fn run(args: &TrainArgs) -> Result<()> {
     let mut examples = Vec::new();
     for path in &args.data {

@@ -40,6 +40,7 @@ pub struct RunArgs {
 /// How long shutdown waits for deliveries in flight and open connections.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
+/// `onrust run`: checks the configuration, then serves until SIGTERM or SIGINT.
 pub fn run(args: &RunArgs) -> Result<()> {
     // Fault injection for the crash tests: `FAILPOINTS=name=action` (fail-rs); a
     // no-op unless that variable is set.
@@ -117,6 +118,8 @@ pub struct DemoArgs {
     listen: String,
 }
 
+/// `onrust demo`: the daemon on the built-in firehose, its state in a temporary
+/// directory removed at the end.
 pub fn demo(args: &DemoArgs) -> Result<()> {
     if !(args.speed > 0.0 && args.speed.is_finite()) {
         return Err(
