@@ -499,7 +499,7 @@ fn sigkill_and_restart_lose_no_alert_and_count_no_post_twice() {
     let producer = std::thread::spawn(move || {
         for chunk in trickle.chunks(200) {
             crate::services::produce_to(&address, "trickle", chunk);
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(Duration::from_millis(250));
         }
     });
     let mut rng = fastrand::Rng::with_seed(7);
