@@ -115,6 +115,30 @@ pub struct Observed {
     pub zscore: f64,
 }
 
+impl Observed {
+    /// The figures of a `window_minutes` window summed in `tally`, against the
+    /// expected posts and tension share, with the rule's metric; rounded for display.
+    fn of(
+        window_minutes: u32,
+        tally: &Tally,
+        baseline_posts: f64,
+        baseline_tension: f64,
+        zscore: f64,
+    ) -> Observed {
+        Observed {
+            window: window_name(window_minutes),
+            posts: tally.posts,
+            tension: round4(tally.tension_share()),
+            sentiment: round4(tally.mean_sentiment()),
+            mean_tension: round4(tally.mean_tension()),
+            negative_share: round4(tally.negative_share()),
+            baseline_posts: round4(baseline_posts),
+            baseline_tension: round4(baseline_tension),
+            zscore: round4(zscore),
+        }
+    }
+}
+
 /// A post shown as evidence (its author never).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvidencePost {
@@ -575,17 +599,6 @@ impl Engine {
                     && lift >= rule.min_lift
                     && (!rule.rising || tally.tension_share() > longest_share);
                 let cleared = metric < rule.clear_below;
-                let observed = Observed {
-                    window: window_name(rule.window_minutes),
-                    posts: tally.posts,
-                    tension: round4(tally.tension_share()),
-                    sentiment: round4(tally.mean_sentiment()),
-                    mean_tension: round4(tally.mean_tension()),
-                    negative_share: round4(tally.negative_share()),
-                    baseline_posts: round4(expected_posts.unwrap_or(0.0)),
-                    baseline_tension: round4(expected_share),
-                    zscore: round4(metric),
-                };
                 match state.rules[slot].step(rule, minute, holds, cleared) {
                     Transition::None => {}
                     Transition::Fire { since } => {
@@ -600,7 +613,13 @@ impl Engine {
                             },
                             starts_at: rfc3339(since * MINUTE_MS),
                             ends_at: None,
-                            observed,
+                            observed: Observed::of(
+                                rule.window_minutes,
+                                &tally,
+                                expected_posts.unwrap_or(0.0),
+                                expected_share,
+                                metric,
+                            ),
                             evidence: evidence(state, minute, length, self.config.evidence_posts),
                         };
                         out.push(event.clone());
@@ -677,17 +696,13 @@ impl Engine {
                     },
                     starts_at: rfc3339(since * MINUTE_MS),
                     ends_at: None,
-                    observed: Observed {
-                        window: window_name(rule.window_minutes),
-                        posts: tally.posts,
-                        tension: round4(tally.tension_share()),
-                        sentiment: round4(tally.mean_sentiment()),
-                        mean_tension: round4(tally.mean_tension()),
-                        negative_share: round4(tally.negative_share()),
-                        baseline_posts: 0.0,
-                        baseline_tension: round4(self.global_share.mean()),
-                        zscore: round4(share),
-                    },
+                    observed: Observed::of(
+                        rule.window_minutes,
+                        &tally,
+                        0.0,
+                        self.global_share.mean(),
+                        share,
+                    ),
                     evidence: Evidence {
                         terms: Vec::new(),
                         posts: Vec::new(),
