@@ -104,17 +104,26 @@ impl Applier {
         message_time_ms: Option<i64>,
         arrived: Instant,
     ) -> Applied {
-        let next = self.offsets.entry(at.topic.to_string()).or_default();
+        let applied = self
+            .offsets
+            .get(at.topic)
+            .and_then(|partitions| partitions.get(&at.partition).copied());
         // Below what is applied: counted by the restored checkpoint, or read again
         // after a rebalance reset the position to a commit that had not landed.
-        if next
-            .get(&at.partition)
-            .is_some_and(|&applied| at.offset < applied)
-        {
+        if applied.is_some_and(|applied| at.offset < applied) {
             self.live.metrics.skipped.inc();
             return Applied::Skipped;
         }
-        next.insert(at.partition, at.offset + 1);
+        match self.offsets.get_mut(at.topic) {
+            Some(partitions) => {
+                partitions.insert(at.partition, at.offset + 1);
+            }
+            // A topic's name is allocated once, not per message.
+            None => {
+                let partitions = [(at.partition, at.offset + 1)].into_iter().collect();
+                self.offsets.insert(at.topic.to_string(), partitions);
+            }
+        }
         self.dirty = true;
         let now_ms = chrono::Utc::now().timestamp_millis();
         let metrics = &self.live.metrics;
@@ -136,7 +145,7 @@ impl Applier {
                 }
                 metrics.processing.observe(arrived.elapsed().as_secs_f64());
                 if let Some(stamp) = message_time_ms {
-                    let delay_ms = chrono::Utc::now().timestamp_millis() - stamp;
+                    let delay_ms = now_ms - stamp;
                     metrics
                         .ingest_delay
                         .observe(delay_ms.max(0) as f64 / 1000.0);
