@@ -20,6 +20,7 @@ use tokio_stream::StreamExt;
 
 use super::live::Live;
 use super::store::AlertRecord;
+use onrust_signal::engine::AlertStatus;
 
 /// The server's state.
 #[derive(Clone)]
@@ -129,7 +130,7 @@ async fn alerts(State(server): State<Server>) -> Response {
     match server.live.store.alerts(since) {
         Ok(mut records) => {
             records.sort_by(|a, b| {
-                let firing = |r: &AlertRecord| r.event.status.as_str() == "firing";
+                let firing = |r: &AlertRecord| r.event.status == AlertStatus::Firing;
                 firing(b)
                     .cmp(&firing(a))
                     .then(b.event.severity.cmp(&a.event.severity))

@@ -204,37 +204,32 @@ impl Store {
 
     /// Every firing alert, and the resolved ones changed since `resolved_since_ms`.
     pub fn alerts(&self, resolved_since_ms: i64) -> Result<Vec<AlertRecord>> {
+        let mut records = self.records()?;
+        records
+            .retain(|r| r.event.status == AlertStatus::Firing || r.updated_ms >= resolved_since_ms);
+        Ok(records)
+    }
+
+    /// Every alert record, in id order.
+    fn records(&self) -> Result<Vec<AlertRecord>> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(ALERTS)?;
         let mut out = Vec::new();
         for entry in table.iter()? {
             let (_, value) = entry?;
-            let record: AlertRecord =
-                serde_json::from_slice(value.value()).context("stored alert")?;
-            if record.event.status == AlertStatus::Firing || record.updated_ms >= resolved_since_ms
-            {
-                out.push(record);
-            }
+            out.push(serde_json::from_slice(value.value()).context("stored alert")?);
         }
         Ok(out)
     }
 
     /// Removes resolved alerts last changed before `before_ms`.
     pub fn expire_alerts(&self, before_ms: i64) -> Result<()> {
-        let expired: Vec<String> = {
-            let txn = self.db.begin_read()?;
-            let table = txn.open_table(ALERTS)?;
-            let mut ids = Vec::new();
-            for entry in table.iter()? {
-                let (key, value) = entry?;
-                let record: AlertRecord =
-                    serde_json::from_slice(value.value()).context("stored alert")?;
-                if record.event.status == AlertStatus::Resolved && record.updated_ms < before_ms {
-                    ids.push(key.value().to_string());
-                }
-            }
-            ids
-        };
+        let expired: Vec<String> = self
+            .records()?
+            .into_iter()
+            .filter(|r| r.event.status == AlertStatus::Resolved && r.updated_ms < before_ms)
+            .map(|r| r.event.id)
+            .collect();
         if expired.is_empty() {
             return Ok(());
         }
