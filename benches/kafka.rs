@@ -52,12 +52,12 @@ fn main() {
 
     let dir = TempDir::new("bench-kafka");
     let bulk = start(&dir, &broker, "bulk", "bulk", "");
-    let counted = |daemon: &Daemon| metric(daemon, "onrust_posts_total");
+    let counted = |daemon: &Daemon| daemon.metric("onrust_posts_total");
     wait(|| counted(&bulk) > 0.0, Duration::from_secs(60));
     let first = Instant::now();
     wait(|| counted(&bulk) >= total as f64, Duration::from_secs(600));
     let posts_per_s = total as f64 / first.elapsed().as_secs_f64();
-    let bulk_rss_mib = metric(&bulk, "process_resident_memory_bytes") / 1048576.0;
+    let bulk_rss_mib = bulk.metric("process_resident_memory_bytes") / 1048576.0;
     assert_eq!(bulk.terminate(), Some(0));
 
     // Tansu answers a fetch when its wait runs out rather than when data arrives:
@@ -121,7 +121,7 @@ fn main() {
             "processing_p99_s": quantile(&text, "onrust_processing_seconds", 0.99),
             "ingest_delay_p50_s": quantile(&text, "onrust_ingest_delay_seconds", 0.5),
             "ingest_delay_p99_s": quantile(&text, "onrust_ingest_delay_seconds", 0.99),
-            "rss_mib": (metric(&paced, "process_resident_memory_bytes") / 1048576.0).round(),
+            "rss_mib": (paced.metric("process_resident_memory_bytes") / 1048576.0).round(),
         },
     });
     assert_eq!(paced.terminate(), Some(0));
@@ -171,22 +171,14 @@ fn start(dir: &TempDir, broker: &Broker, topic: &str, group: &str, extra: &str) 
     Daemon::start(&config, &http, dir, &[])
 }
 
+/// Waits for `condition`, polling every 20 ms: finer than the tests'
+/// `wait_until`, since the throughput figure is timed by it.
 fn wait(mut condition: impl FnMut() -> bool, limit: Duration) {
     let start = Instant::now();
     while !condition() {
         assert!(start.elapsed() < limit, "timed out");
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-fn metric(daemon: &Daemon, name: &str) -> f64 {
-    let Some((200, text)) = daemon.get("/metrics") else {
-        return 0.0;
-    };
-    text.lines()
-        .filter(|l| l.starts_with(name) && !l.starts_with('#'))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 /// The upper bound of the histogram bucket where the cumulative count reaches `q`.

@@ -154,16 +154,8 @@ fn the_dashboard_shows_areas_and_live_alerts_and_acknowledges_with_the_token() {
     broker.create_topic("posts.dead", 1);
     let dir = TempDir::new("browser");
     let http = format!("127.0.0.1:{}", free_port());
-    let config = dir.path().join("onrust.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[areas]\nfile = \"{}\"\n\n[kafka]\nbrokers = \"{}\"\n\n[http]\nlisten = \"{http}\"\ntoken_env = \"ONRUST_TEST_TOKEN\"\n\n[state]\ndir = \"state\"\ncheckpoint_interval_ms = 200\n",
-            root().join("tests/scenarios/areas.geojson").display(),
-            broker.address()
-        ),
-    )
-    .expect("config");
+    let config =
+        crate::services::daemon_config(&dir, &broker, &http, "token_env = \"ONRUST_TEST_TOKEN\"\n");
     let daemon = crate::services::Daemon::start(
         &config,
         &http,

@@ -109,20 +109,6 @@ fn broker_with_topics() -> Broker {
     broker
 }
 
-/// A metric's value summed over its series (0 when absent).
-fn metric(daemon: &Daemon, name: &str) -> f64 {
-    let Some((200, text)) = daemon.get("/metrics") else {
-        return 0.0;
-    };
-    text.lines()
-        .filter(|line| {
-            line.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
-        })
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 fn wait_for_delivered(receiver: &Receiver, daemon: &Daemon, count: usize) {
     let limit = Duration::from_secs(90);
     let start = std::time::Instant::now();
@@ -275,7 +261,7 @@ fn kafka_posts_become_signed_webhook_alerts_and_the_api_shows_them() {
         .expect("Haren listed");
     assert_eq!(haren["windows"][0]["window"], "15m");
     wait_until("every post counted", Duration::from_secs(30), || {
-        metric(&daemon, "onrust_posts_total") == posts.len() as f64
+        daemon.metric("onrust_posts_total") == posts.len() as f64
     });
     for name in [
         "onrust_posts_rejected_total",
@@ -293,7 +279,7 @@ fn kafka_posts_become_signed_webhook_alerts_and_the_api_shows_them() {
         let (_, text) = daemon.get("/metrics").expect("metrics");
         assert!(text.contains(name), "{name} missing from /metrics");
     }
-    assert_eq!(metric(&daemon, "onrust_alert_events_total"), 6.0);
+    assert_eq!(daemon.metric("onrust_alert_events_total"), 6.0);
 
     // SIGTERM: a clean exit with every offset committed.
     assert_eq!(daemon.terminate(), Some(0));
@@ -335,8 +321,8 @@ fn poison_messages_are_dead_lettered_and_the_partition_moves_on() {
         daemon.log()
     );
     assert_eq!(dead[0].0, b"not json at all");
-    assert_eq!(metric(&daemon, "onrust_posts_rejected_total"), 5.0);
-    assert_eq!(metric(&daemon, "onrust_posts_total"), 2.0);
+    assert_eq!(daemon.metric("onrust_posts_rejected_total"), 5.0);
+    assert_eq!(daemon.metric("onrust_posts_total"), 2.0);
     assert_eq!(daemon.terminate(), Some(0));
 }
 
@@ -350,10 +336,10 @@ fn a_receiver_that_is_down_gets_every_alert_once_it_is_back() {
     let daemon = start(&setup);
     // Nobody listens: alerts wait in the outbox.
     wait_until("alerts in the outbox", Duration::from_secs(60), || {
-        metric(&daemon, "onrust_alert_events_total") == 6.0
-            && metric(&daemon, "onrust_webhook_deliveries_total") > 0.0
+        daemon.metric("onrust_alert_events_total") == 6.0
+            && daemon.metric("onrust_webhook_deliveries_total") > 0.0
     });
-    assert!(metric(&daemon, "onrust_outbox_pending") > 0.0);
+    assert!(daemon.metric("onrust_outbox_pending") > 0.0);
     // Back, but failing a few times more.
     let receiver = Receiver::start_on(port);
     receiver.answer_next(2, 503, Duration::ZERO);
@@ -363,7 +349,7 @@ fn a_receiver_that_is_down_gets_every_alert_once_it_is_back() {
     assert_eq!(delivered, golden(), "each alert once, in order");
     assert!(receiver.received().iter().any(|r| r.status == 503));
     wait_until("an empty outbox", Duration::from_secs(10), || {
-        metric(&daemon, "onrust_outbox_pending") == 0.0
+        daemon.metric("onrust_outbox_pending") == 0.0
     });
     assert_eq!(daemon.terminate(), Some(0));
 }
@@ -402,17 +388,12 @@ fn a_slow_or_gone_receiver_never_holds_up_another() {
     wait_for_delivered(&gone, &daemon, 5);
     assert_eq!(gone.delivered(), golden()[1..].to_vec());
     assert_eq!(
-        metric(
-            &daemon,
-            "onrust_webhook_deliveries_total{outcome=\"failed\",sink=\"webhook-2\"}"
-        ),
+        daemon.metric("onrust_webhook_deliveries_total{outcome=\"failed\",sink=\"webhook-2\"}"),
         1.0
     );
     assert!(
-        metric(
-            &daemon,
-            "onrust_webhook_deliveries_total{outcome=\"retried\",sink=\"webhook-1\"}"
-        ) >= 3.0
+        daemon.metric("onrust_webhook_deliveries_total{outcome=\"retried\",sink=\"webhook-1\"}")
+            >= 3.0
     );
     assert_eq!(daemon.terminate(), Some(0));
 }
@@ -453,10 +434,10 @@ fn a_second_daemon_joining_and_leaving_the_group_loses_and_repeats_nothing() {
     wait_until("the second half consumed", Duration::from_secs(60), || {
         committed(0) + committed(1) == posts.len() as i64
     });
-    let counted_by_second = metric(&second, "onrust_posts_total");
+    let counted_by_second = second.metric("onrust_posts_total");
     // It leaves: the first member takes everything back.
     assert_eq!(second.terminate(), Some(0));
-    let counted_by_first = metric(&first, "onrust_posts_total");
+    let counted_by_first = first.metric("onrust_posts_total");
     assert!(counted_by_second > 0.0, "{}", first.log());
     assert_eq!(
         counted_by_first + counted_by_second,
@@ -565,7 +546,7 @@ fn sigkill_and_restart_lose_no_alert_and_count_no_post_twice() {
         broker.committed("gap", TOPIC) == Some(posts.len() as i64)
     });
     assert!(
-        metric(&daemon, "onrust_posts_skipped_total") > 0.0,
+        daemon.metric("onrust_posts_skipped_total") > 0.0,
         "crashed:\n{}\nrestarted:\n{}",
         crashed.log(),
         daemon.log()

@@ -78,17 +78,12 @@ fn every_grafana_query_returns_data_through_a_real_prometheus() {
     let receiver = Receiver::start();
     let dir = TempDir::new("observability");
     let http = format!("127.0.0.1:{}", free_port());
-    let config = dir.path().join("onrust.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[areas]\nfile = \"{}\"\n\n[kafka]\nbrokers = \"{}\"\n\n[http]\nlisten = \"{http}\"\n\n[state]\ndir = \"state\"\ncheckpoint_interval_ms = 200\n\n[[webhooks]]\nurl = \"{}\"\n",
-            root().join("tests/scenarios/areas.geojson").display(),
-            broker.address(),
-            receiver.url(),
-        ),
-    )
-    .expect("config");
+    let config = crate::services::daemon_config(
+        &dir,
+        &broker,
+        &http,
+        &format!("\n[[webhooks]]\nurl = \"{}\"\n", receiver.url()),
+    );
     let daemon = Daemon::start(&config, &http, &dir, &[]);
     let posts = std::fs::read_to_string(root().join("tests/scenarios/incident_town.jsonl"))
         .expect("scenario");

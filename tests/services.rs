@@ -404,6 +404,21 @@ impl Daemon {
         http_request(&self.http, "GET", path, &[], "")
     }
 
+    /// A metric's value from `/metrics`, summed over its series (0 when absent);
+    /// `name` may carry labels as exported, `name{a="x",b="y"}`.
+    pub fn metric(&self, name: &str) -> f64 {
+        let Some((200, text)) = self.get("/metrics") else {
+            return 0.0;
+        };
+        text.lines()
+            .filter(|line| {
+                line.strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+            })
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
     /// Its log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -513,4 +528,18 @@ impl EventStream {
     pub fn text(&self) -> String {
         self.text.lock().expect("events").clone()
     }
+}
+
+/// Writes `onrust.toml` in `dir` for a daemon on `broker` serving `http`, with the
+/// scenarios' areas, state in `dir/state`, checkpoints every 200 ms, and `extra`
+/// TOML appended under the `[http]` section's keys.
+pub fn daemon_config(dir: &TempDir, broker: &Broker, http: &str, extra: &str) -> PathBuf {
+    let config = dir.path().join("onrust.toml");
+    let toml = format!(
+        "[areas]\nfile = \"{}\"\n\n[kafka]\nbrokers = \"{}\"\n\n[state]\ndir = \"state\"\ncheckpoint_interval_ms = 200\n\n[http]\nlisten = \"{http}\"\n{extra}",
+        crate::support::root().join("tests/scenarios/areas.geojson").display(),
+        broker.address()
+    );
+    std::fs::write(&config, toml).expect("write config");
+    config
 }
