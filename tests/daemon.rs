@@ -690,3 +690,30 @@ fn check_config(dir: &TempDir, toml: &str) -> std::process::Output {
     let config = config.display().to_string();
     run(&["run", "--check-config", "--config", &config], b"")
 }
+
+#[test]
+fn a_second_daemon_on_the_same_state_directory_is_refused_by_name() {
+    // No broker is needed: the first daemon waits for one, holding its store.
+    let broker = Broker::unstarted();
+    let one = setup("daemon-lock", &broker.address(), "lock", None, "");
+    let first = start(&one);
+    wait_until("the first daemon", Duration::from_secs(30), || {
+        first.get("/healthz").is_some_and(|(s, _)| s == 200)
+    });
+    let config = std::fs::read_to_string(&one.config).expect("config");
+    let other_port = format!("127.0.0.1:{}", free_port());
+    let second_config = one.dir.path().join("second.toml");
+    std::fs::write(&second_config, config.replace(&one.http, &other_port)).expect("config");
+    let output = crate::support::onrust()
+        .args(["run", "--config", &second_config.display().to_string()])
+        .env("ONRUST_TEST_TOKEN", TOKEN)
+        .env("ONRUST_TEST_SECRET", SECRET)
+        .output()
+        .expect("run the second daemon");
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("in use by another onrust"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -78,7 +78,13 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Store> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let path = dir.join("onrust.redb");
-        let db = Database::create(&path).with_context(|| format!("opening {}", path.display()))?;
+        let db = Database::create(&path).map_err(|error| match error {
+            redb::DatabaseError::DatabaseAlreadyOpen => anyhow::anyhow!(
+                "{} is in use by another onrust: each daemon needs its own state.dir",
+                path.display()
+            ),
+            other => anyhow::Error::new(other).context(format!("opening {}", path.display())),
+        })?;
         let txn = db.begin_write()?;
         txn.open_table(META)?;
         txn.open_table(OUTBOX)?;
