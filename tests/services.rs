@@ -67,6 +67,8 @@ pub fn produce_spread(
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
         .set("bootstrap.servers", broker)
         .set("enable.idempotence", "false")
+        // A retried batch must not overtake the next: keep the order as given.
+        .set("max.in.flight.requests.per.connection", "1")
         .set("linger.ms", "5")
         .create()
         .expect("producer");
