@@ -9,8 +9,10 @@ use std::time::Duration;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::services::{free_port, http_request, wait_until, Broker, Daemon, EventStream, Receiver};
-use crate::support::{root, run, stderr, TempDir};
+use crate::services::{
+    free_port, http_request, produce_to, wait_until, Broker, Daemon, EventStream, Receiver, Relay,
+};
+use crate::support::{root, stderr, TempDir};
 
 const SECRET: &str = "test-webhook-secret";
 const TOKEN: &str = "test-api-token";
@@ -168,7 +170,15 @@ fn kafka_posts_become_signed_webhook_alerts_and_the_api_shows_them() {
         daemon.get("/readyz").is_some_and(|(s, _)| s == 200)
     });
     let events = EventStream::open(&setup.http, "/api/v1/events");
-    let posts = scenario();
+    // Each post by its own author, so the evidence is replay's.
+    let posts: Vec<String> = scenario()
+        .iter()
+        .map(|line| {
+            let mut post: serde_json::Value = serde_json::from_str(line).expect("post");
+            post["author"] = format!("raw-author-{}", post["id"].as_str().expect("id")).into();
+            post.to_string()
+        })
+        .collect();
     broker.produce(TOPIC, &posts);
     let golden = golden();
     wait_for_delivered(&receiver, &daemon, golden.len());
@@ -280,10 +290,27 @@ fn kafka_posts_become_signed_webhook_alerts_and_the_api_shows_them() {
         assert!(text.contains(name), "{name} missing from /metrics");
     }
     assert_eq!(daemon.metric("onrust_alert_events_total"), 6.0);
+    let (_, metrics) = daemon.get("/metrics").expect("metrics");
+    let (_, alerts) = daemon.get("/api/v1/alerts").expect("alerts");
+    assert!(!format!("{metrics}{alerts}").contains("raw-author-"));
 
     // SIGTERM: a clean exit with every offset committed.
+    let log = daemon.log.clone();
     assert_eq!(daemon.terminate(), Some(0));
     assert_eq!(broker.committed("e2e", TOPIC), Some(posts.len() as i64));
+
+    // No raw author anywhere: not in the store, the audit log or the log.
+    let log = std::fs::read_to_string(log).expect("daemon log");
+    assert!(!log.contains("raw-author-"), "the log names an author");
+    for entry in std::fs::read_dir(setup.dir.path().join("state")).expect("state dir") {
+        let path = entry.expect("entry").path();
+        let bytes = std::fs::read(&path).expect("state file");
+        assert!(
+            !bytes.windows(11).any(|w| w == b"raw-author-"),
+            "{} holds a raw author id",
+            path.display()
+        );
+    }
 }
 
 #[test]
@@ -331,7 +358,16 @@ fn a_receiver_that_is_down_gets_every_alert_once_it_is_back() {
     let broker = broker_with_topics();
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}/hook");
-    let setup = setup("daemon-down", &broker.address(), "down", Some(&url), "");
+    // A short evidence retention: the API's copies lose their texts while the
+    // waiting deliveries are still sent as raised.
+    let retention = "[privacy]\nevidence_retention_seconds = 2\n";
+    let setup = setup(
+        "daemon-down",
+        &broker.address(),
+        "down",
+        Some(&url),
+        retention,
+    );
     broker.produce(TOPIC, scenario());
     let daemon = start(&setup);
     // Nobody listens: alerts wait in the outbox.
@@ -340,6 +376,18 @@ fn a_receiver_that_is_down_gets_every_alert_once_it_is_back() {
             && daemon.metric("onrust_webhook_deliveries_total") > 0.0
     });
     assert!(daemon.metric("onrust_outbox_pending") > 0.0);
+    let evidence_texts = || {
+        let (_, body) = daemon.get("/api/v1/alerts").expect("alerts");
+        let alerts: Vec<serde_json::Value> = serde_json::from_str(&body).expect("alerts JSON");
+        assert!(!alerts.is_empty());
+        alerts
+            .iter()
+            .map(|a| a["evidence"]["posts"].as_array().map_or(0, Vec::len))
+            .sum::<usize>()
+    };
+    wait_until("evidence texts expired", Duration::from_secs(20), || {
+        evidence_texts() == 0
+    });
     // Back, but failing a few times more.
     let receiver = Receiver::start_on(port);
     receiver.answer_next(2, 503, Duration::ZERO);
@@ -396,6 +444,60 @@ fn a_slow_or_gone_receiver_never_holds_up_another() {
             >= 3.0
     );
     assert_eq!(daemon.terminate(), Some(0));
+}
+
+#[test]
+fn the_broker_going_away_mid_stream_and_back_loses_and_repeats_nothing() {
+    let relay_port = free_port();
+    let broker = Broker::start_behind(relay_port);
+    let relay = Relay::start(relay_port, &broker.address());
+    broker.create_topic(TOPIC, 1);
+    broker.create_topic(DEAD, 1);
+    let receiver = Receiver::start();
+    let url = receiver.url();
+    let setup = setup("daemon-outage", &relay.address(), "outage", Some(&url), "");
+    let daemon = start(&setup);
+    let posts = scenario();
+    let (first_half, second_half) = posts.split_at(posts.len() / 2);
+    produce_to(&relay.address(), TOPIC, first_half);
+    wait_until("the first half counted", Duration::from_secs(60), || {
+        daemon.metric("onrust_posts_total") == first_half.len() as f64
+    });
+    assert_eq!(daemon.get("/readyz").map(|(s, _)| s), Some(200));
+
+    // The broker goes away: every connection cut, new ones refused.
+    relay.cut();
+    wait_until("/readyz to say not ready", Duration::from_secs(30), || {
+        daemon.get("/readyz").is_some_and(|(s, _)| s == 503)
+    });
+    // Longer than the session timeout (6 s): the group forgets the member.
+    std::thread::sleep(Duration::from_secs(8));
+    assert_eq!(
+        daemon.get("/healthz").map(|(s, _)| s),
+        Some(200),
+        "alive all along"
+    );
+
+    relay.restore();
+    wait_until(
+        "/readyz to say ready again",
+        Duration::from_secs(60),
+        || daemon.get("/readyz").is_some_and(|(s, _)| s == 200),
+    );
+    produce_to(&relay.address(), TOPIC, second_half);
+    wait_for_delivered(&receiver, &daemon, golden().len());
+    wait_until("every post counted", Duration::from_secs(60), || {
+        daemon.metric("onrust_posts_total") == posts.len() as f64
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        daemon.metric("onrust_posts_total"),
+        posts.len() as f64,
+        "none twice"
+    );
+    assert_eq!(receiver.delivered(), golden(), "{}", daemon.log());
+    assert_eq!(daemon.terminate(), Some(0));
+    assert_eq!(broker.committed("outage", TOPIC), Some(posts.len() as i64));
 }
 
 #[test]
@@ -731,6 +833,14 @@ fn a_bad_configuration_exits_2_naming_the_key() {
             "[kafka.options_env]\n\"sasl.password\" = \"ONRUST_TEST_UNSET\"\n",
             "kafka.options_env.sasl.password",
         ),
+        (
+            "[privacy]\nauthor_key_env = \"ONRUST_TEST_UNSET\"\n",
+            "privacy.author_key_env: the environment variable ONRUST_TEST_UNSET is not set",
+        ),
+        (
+            "[privacy]\nauthor_key_env = \"ONRUST_TEST_SHORT_KEY\"\n",
+            "the author key has 9 bytes; at least 16 are needed",
+        ),
     ] {
         let output = check_config(&dir, toml);
         assert_eq!(output.status.code(), Some(2), "{toml}");
@@ -740,12 +850,22 @@ fn a_bad_configuration_exits_2_naming_the_key() {
     assert!(output.status.success(), "{}", stderr(&output));
 }
 
-/// `onrust run --check-config` on a file holding `toml`.
+/// `onrust run --check-config` on a file holding `toml`, with an author key in
+/// `ONRUST_AUTHOR_KEY` and a short one in `ONRUST_TEST_SHORT_KEY`.
 fn check_config(dir: &TempDir, toml: &str) -> std::process::Output {
     let config = dir.path().join("onrust.toml");
     std::fs::write(&config, toml).expect("write config");
-    let config = config.display().to_string();
-    run(&["run", "--check-config", "--config", &config], b"")
+    crate::support::onrust()
+        .args([
+            "run",
+            "--check-config",
+            "--config",
+            &config.display().to_string(),
+        ])
+        .env("ONRUST_AUTHOR_KEY", crate::services::AUTHOR_KEY)
+        .env("ONRUST_TEST_SHORT_KEY", "too short")
+        .output()
+        .expect("run onrust")
 }
 
 #[test]
@@ -765,6 +885,7 @@ fn a_second_daemon_on_the_same_state_directory_is_refused_by_name() {
         .args(["run", "--config", &second_config.display().to_string()])
         .env("ONRUST_TEST_TOKEN", TOKEN)
         .env("ONRUST_TEST_SECRET", SECRET)
+        .env("ONRUST_AUTHOR_KEY", crate::services::AUTHOR_KEY)
         .output()
         .expect("run the second daemon");
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));

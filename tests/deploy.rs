@@ -18,6 +18,7 @@ fn check_config(config: &Path) {
         ])
         .env("ONRUST_API_TOKEN", "t")
         .env("ONRUST_WEBHOOK_SECRET", "s")
+        .env("ONRUST_AUTHOR_KEY", "a key of sixteen bytes or more")
         .output()
         .expect("run onrust");
     assert!(

@@ -92,14 +92,30 @@ pub fn produce_spread(
 /// A Tansu broker with memory storage on a loopback port.
 pub struct Broker {
     port: u16,
+    /// The port it tells clients to use (its own, or a [`Relay`]'s in front of it).
+    advertised: u16,
     child: Option<Child>,
 }
 
 impl Broker {
     /// Starts a broker on a free port and waits until it accepts connections.
     pub fn start() -> Broker {
+        let port = free_port();
+        let mut broker = Broker {
+            port,
+            advertised: port,
+            child: None,
+        };
+        broker.restart();
+        broker
+    }
+
+    /// Starts a broker that sends clients to `advertised` (where a [`Relay`] to it
+    /// listens) once they have bootstrapped.
+    pub fn start_behind(advertised: u16) -> Broker {
         let mut broker = Broker {
             port: free_port(),
+            advertised,
             child: None,
         };
         broker.restart();
@@ -113,8 +129,10 @@ impl Broker {
 
     /// A broker that is not started yet, on a port reserved for it.
     pub fn unstarted() -> Broker {
+        let port = free_port();
         Broker {
-            port: free_port(),
+            port,
+            advertised: port,
             child: None,
         }
     }
@@ -122,13 +140,14 @@ impl Broker {
     /// Starts (again) on the same port.
     pub fn restart(&mut self) {
         let url = format!("tcp://127.0.0.1:{}", self.port);
+        let advertised = format!("tcp://127.0.0.1:{}", self.advertised);
         let child = Command::new(tansu())
             .args([
                 "broker",
                 "--listener-url",
                 &url,
                 "--advertised-listener-url",
-                &url,
+                &advertised,
                 "--storage-engine",
                 "memory://tansu/",
             ])
@@ -240,6 +259,111 @@ impl Broker {
 impl Drop for Broker {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// A TCP relay on loopback in front of a broker: it can go away (its connections
+/// cut, new ones refused) and come back on the same port, which is what a client
+/// sees of a broker that stops and restarts, without the broker losing its data.
+pub struct Relay {
+    port: u16,
+    target: String,
+    open: Arc<Mutex<Option<RelayRun>>>,
+}
+
+struct RelayRun {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    connections: Arc<Mutex<Vec<TcpStream>>>,
+    acceptor: std::thread::JoinHandle<()>,
+}
+
+impl Relay {
+    /// A relay on `port` to `target` (`host:port`), open.
+    pub fn start(port: u16, target: &str) -> Relay {
+        let relay = Relay {
+            port,
+            target: target.to_string(),
+            open: Arc::new(Mutex::new(None)),
+        };
+        relay.restore();
+        relay
+    }
+
+    /// `host:port` of the relay.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Cuts every connection and refuses new ones.
+    pub fn cut(&self) {
+        let Some(run) = self.open.lock().expect("relay").take() else {
+            return;
+        };
+        run.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = run.acceptor.join();
+        for stream in run.connections.lock().expect("relay").drain(..) {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    /// Listens again on the same port.
+    pub fn restore(&self) {
+        let mut open = self.open.lock().expect("relay");
+        if open.is_some() {
+            return;
+        }
+        let listener = TcpListener::bind(("127.0.0.1", self.port)).expect("relay port");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let connections = Arc::new(Mutex::new(Vec::new()));
+        let acceptor = {
+            let (stop, connections, target) = (
+                Arc::clone(&stop),
+                Arc::clone(&connections),
+                self.target.clone(),
+            );
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    match listener.accept() {
+                        Ok((client, _)) => {
+                            let _ = client.set_nonblocking(false);
+                            if let Ok(server) = TcpStream::connect(&target) {
+                                pipe(client, server, &connections);
+                            }
+                        }
+                        Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                    }
+                }
+            })
+        };
+        *open = Some(RelayRun {
+            stop,
+            connections,
+            acceptor,
+        });
+    }
+}
+
+/// Copies both ways between `client` and `server` until either side closes.
+fn pipe(client: TcpStream, server: TcpStream, connections: &Mutex<Vec<TcpStream>>) {
+    let mut kept = connections.lock().expect("relay");
+    for (from, to) in [(&client, &server), (&server, &client)] {
+        let (Ok(mut from), Ok(mut to)) = (from.try_clone(), to.try_clone()) else {
+            return;
+        };
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut from, &mut to);
+            let _ = to.shutdown(std::net::Shutdown::Both);
+            let _ = from.shutdown(std::net::Shutdown::Both);
+        });
+    }
+    kept.push(client);
+    kept.push(server);
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.cut();
     }
 }
 
@@ -383,12 +507,16 @@ pub struct Daemon {
     pub log: PathBuf,
 }
 
+/// The key test daemons pseudonymise authors with.
+pub const AUTHOR_KEY: &str = "a test key to pseudonymise authors";
+
 impl Daemon {
     /// Starts `onrust run --config CONFIG` with `env`, its log in `dir`.
     pub fn start(config: &Path, http: &str, dir: &TempDir, env: &[(&str, &str)]) -> Daemon {
         let log = dir.path().join(format!("daemon-{}.log", free_port()));
         let child = onrust()
             .args(["run", "--config", &config.display().to_string()])
+            .env("ONRUST_AUTHOR_KEY", AUTHOR_KEY)
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log file"))

@@ -6,7 +6,7 @@ use anyhow::Result;
 use onrust_model::{Scorer, Sentiment};
 use onrust_signal::areas::Located;
 use onrust_signal::engine::{AlertEvent, Engine, ScoredPost};
-use onrust_signal::{decode, Areas, Limits, Rejection};
+use onrust_signal::{decode, Areas, Limits, Pseudonymiser, Rejection};
 use onrust_text::Lang;
 
 use crate::settings::Settings;
@@ -30,11 +30,13 @@ pub struct Pipeline {
     geometry: Option<String>,
     engine: Engine,
     limits: Limits,
+    pseudonymiser: Pseudonymiser,
 }
 
 impl Pipeline {
-    /// The pipeline the configuration describes, with an engine that has no state.
-    pub fn new(settings: &Settings) -> Result<Pipeline> {
+    /// The pipeline the configuration describes, with an engine that has no state;
+    /// authors are pseudonymised with `pseudonymiser` before anything keeps them.
+    pub fn new(settings: &Settings, pseudonymiser: Pseudonymiser) -> Result<Pipeline> {
         let geometry = match &settings.areas.file {
             None => None,
             Some(path) => {
@@ -43,12 +45,16 @@ impl Pipeline {
                 Some((format!("areas.file {}", path.display()), text))
             }
         };
-        Pipeline::with_areas(settings, geometry)
+        Pipeline::with_areas(settings, geometry, pseudonymiser)
     }
 
     /// As [`Pipeline::new`], with the areas given as (a name for errors, GeoJSON
     /// text); `None`: no areas.
-    pub fn with_areas(settings: &Settings, areas: Option<(String, String)>) -> Result<Pipeline> {
+    pub fn with_areas(
+        settings: &Settings,
+        areas: Option<(String, String)>,
+        pseudonymiser: Pseudonymiser,
+    ) -> Result<Pipeline> {
         let scorer = models::scorer(settings.model.dir.as_deref())?;
         let (areas, geometry) = match areas {
             None => (Areas::empty(), None),
@@ -63,6 +69,7 @@ impl Pipeline {
             geometry,
             engine: Engine::new(settings.engine()),
             limits: settings.limits(),
+            pseudonymiser,
         })
     }
 
@@ -104,6 +111,10 @@ impl Pipeline {
             &ScoredPost {
                 id: &post.id,
                 text: &post.text,
+                author: post
+                    .author
+                    .as_deref()
+                    .map(|a| self.pseudonymiser.pseudonym(a)),
                 event_time_ms: post.event_time_ms,
                 area,
                 located,

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use onrust_signal::engine::EngineConfig;
 use onrust_signal::rules::Rule;
-use onrust_signal::Limits;
+use onrust_signal::{Limits, Pseudonymiser};
 use serde::Deserialize;
 
 use crate::UsageError;
@@ -190,12 +190,16 @@ pub struct WebhookSettings {
 pub struct PrivacySettings {
     /// The environment variable holding the key that pseudonymises authors.
     pub author_key_env: String,
+    /// How long the texts of an alert's evidence posts are kept in the store and
+    /// shown, in seconds.
+    pub evidence_retention_seconds: u64,
 }
 
 impl Default for PrivacySettings {
     fn default() -> Self {
         PrivacySettings {
             author_key_env: "ONRUST_AUTHOR_KEY".into(),
+            evidence_retention_seconds: 24 * 3600,
         }
     }
 }
@@ -377,6 +381,34 @@ impl Settings {
             return Err("kafka.dead_letter_topic: must differ from kafka.topic".into());
         }
         Ok(())
+    }
+
+    /// The pseudonymiser keyed by the variable `privacy.author_key_env` names. When
+    /// the variable is unset, `run` fails (`random_if_unset` false), while `demo` and
+    /// `replay` take a random key that lives only as long as the process.
+    pub fn pseudonymiser(&self, random_if_unset: bool) -> Result<Pseudonymiser, UsageError> {
+        let name = &self.privacy.author_key_env;
+        let key = match std::env::var(name).ok().filter(|v| !v.is_empty()) {
+            Some(key) => key.into_bytes(),
+            None => {
+                if !random_if_unset {
+                    return Err(UsageError(format!(
+                        "privacy.author_key_env: the environment variable {name} is not set; \
+                         onrust run needs a secret key of at least {} bytes to pseudonymise authors",
+                        Pseudonymiser::MIN_KEY_BYTES
+                    )));
+                }
+                let mut key = vec![0u8; 32];
+                getrandom::fill(&mut key)
+                    .map_err(|e| UsageError(format!("no random key for authors: {e}")))?;
+                key
+            }
+        };
+        Pseudonymiser::new(&key).map_err(|e| {
+            UsageError(format!(
+                "privacy.author_key_env: the environment variable {name}: {e}"
+            ))
+        })
     }
 
     /// The secrets `run` needs from the environment: each named variable must be set.

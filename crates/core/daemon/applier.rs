@@ -45,8 +45,10 @@ pub struct Applier {
     dirty: bool,
     /// The five-minute step of event time last written to the areas' history.
     history_step: Option<i64>,
-    /// When resolved alerts were last expired (epoch ms).
+    /// When resolved alerts and old evidence were last expired (epoch ms).
     expired_at_ms: i64,
+    /// How long evidence texts are kept (ms).
+    evidence_retention_ms: i64,
     store: Arc<Store>,
     live: Arc<Live>,
     sinks: u32,
@@ -77,6 +79,13 @@ impl Applier {
             dirty: false,
             history_step: None,
             expired_at_ms: 0,
+            evidence_retention_ms: i64::try_from(
+                settings
+                    .privacy
+                    .evidence_retention_seconds
+                    .saturating_mul(1000),
+            )
+            .unwrap_or(i64::MAX),
             store,
             live,
             sinks,
@@ -178,12 +187,14 @@ impl Applier {
     }
 
     /// Writes a checkpoint when anything was applied since the last one, then
-    /// publishes it; `Ok(false)` when there was nothing to write.
+    /// publishes it; `Ok(false)` when there was nothing to write. Expires old
+    /// alerts and evidence texts either way, so a quiet stream forgets on time too.
     pub fn checkpoint(&mut self) -> Result<bool> {
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        self.expire(now_ms)?;
         if !self.dirty {
             return Ok(false);
         }
-        let now_ms = chrono::Utc::now().timestamp_millis();
         self.store.commit(
             &self.pipeline.engine().save(),
             &self.offsets,
@@ -196,15 +207,25 @@ impl Applier {
         fail::fail_point!("checkpoint-before-commit", |_| std::process::abort());
         self.dirty = false;
         self.live.metrics.checkpoints.inc();
-        // Expiry reads every alert record: once a minute is plenty for a 24-hour
-        // retention, and keeps that work off most checkpoints.
-        if now_ms - self.expired_at_ms >= 60_000 {
-            self.store.expire_alerts(now_ms - RESOLVED_KEPT_MS)?;
-            self.expired_at_ms = now_ms;
-        }
         let raised = std::mem::take(&mut self.raised);
         self.live.published(&self.pipeline, &raised);
         Ok(true)
+    }
+
+    /// Removes resolved alerts after their time and evidence texts after theirs.
+    /// Expiry reads every alert record: once a minute is plenty for a 24-hour
+    /// retention (a short one is kept to within a quarter of itself), and keeps that
+    /// work off most checkpoints.
+    fn expire(&mut self, now_ms: i64) -> Result<()> {
+        let every_ms = (self.evidence_retention_ms / 4).clamp(1, 60_000);
+        if now_ms - self.expired_at_ms >= every_ms {
+            self.store.expire(
+                now_ms - RESOLVED_KEPT_MS,
+                now_ms.saturating_sub(self.evidence_retention_ms),
+            )?;
+            self.expired_at_ms = now_ms;
+        }
+        Ok(())
     }
 }
 

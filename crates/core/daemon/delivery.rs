@@ -169,6 +169,7 @@ async fn drain(
                         sink.name, delivery.key
                     );
                     delivery.error = Some(why);
+                    delivery.given_up_ms = Some(now);
                     live.store.give_up(index, sequence, &delivery)?;
                 }
             }

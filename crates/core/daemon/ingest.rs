@@ -16,7 +16,7 @@ use anyhow::{bail, Context as _, Result};
 use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
-use rdkafka::error::KafkaResult;
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::statistics::Statistics;
@@ -60,15 +60,38 @@ impl ProducerContext for DeadLetterContext {
     }
 }
 
-/// The consumer's context: commits before partitions are taken away, and exports
-/// the consumer lag from librdkafka's statistics.
+/// The consumer's context: commits before partitions are taken away, exports the
+/// consumer lag from librdkafka's statistics, and tells readiness whether any broker
+/// is reachable.
 pub struct GroupContext {
     ingest: Arc<Mutex<Ingest>>,
     live: Arc<Live>,
 }
 
 impl ClientContext for GroupContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown)
+            && self.live.set_brokers_reachable(false)
+        {
+            eprintln!(
+                "onrust: kafka: every broker is down ({reason}); not ready until one answers"
+            );
+        }
+    }
+
     fn stats(&self, statistics: Statistics) {
+        // Bootstrap and learned brokers count; librdkafka's internal and logical
+        // (coordinator) handles do not stand for a connection of their own.
+        let up = statistics
+            .brokers
+            .values()
+            .any(|b| matches!(b.source.as_str(), "configured" | "learned") && b.state == "UP");
+        let was = self.live.set_brokers_reachable(up);
+        if up && !was {
+            eprintln!("onrust: kafka: a broker answers again");
+        } else if was && !up {
+            eprintln!("onrust: kafka: no broker answers; not ready until one does");
+        }
         let lag: i64 = statistics
             .topics
             .values()

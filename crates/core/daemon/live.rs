@@ -62,6 +62,7 @@ pub struct Live {
     areas: RwLock<Vec<AreaFigures>>,
     history: RwLock<HashMap<String, VecDeque<HistoryPoint>>>,
     source_connected: AtomicBool,
+    brokers_reachable: AtomicBool,
     stopping: AtomicBool,
     stop: Notify,
 }
@@ -87,15 +88,23 @@ impl Live {
             areas: RwLock::new(Vec::new()),
             history: RwLock::new(HashMap::new()),
             source_connected: AtomicBool::new(false),
+            brokers_reachable: AtomicBool::new(true),
             stopping: AtomicBool::new(false),
             stop: Notify::new(),
         }
     }
 
     /// Whether `/readyz` says ready: the model is loaded (it is before `Live`
-    /// exists) and the source is connected.
+    /// exists), the source is connected and its brokers are reachable.
     pub fn ready(&self) -> bool {
         self.source_connected.load(Ordering::Relaxed)
+            && self.brokers_reachable.load(Ordering::Relaxed)
+    }
+
+    /// Records whether any of the source's brokers answers; `true` until told
+    /// otherwise. Returns the previous value.
+    pub fn set_brokers_reachable(&self, reachable: bool) -> bool {
+        self.brokers_reachable.swap(reachable, Ordering::Relaxed)
     }
 
     /// Records whether the source (Kafka) is connected.

@@ -48,7 +48,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let mut settings = Settings::load(&args.config)?;
     let secrets = settings.secrets()?;
     settings.kafka.options.extend(secrets.kafka_options);
-    let pipeline = Pipeline::new(&settings)?;
+    let pipeline = Pipeline::new(&settings, settings.pseudonymiser(false)?)?;
     if args.check_config {
         println!("{}: configuration is valid", args.config.display());
         return Ok(());
@@ -128,7 +128,11 @@ pub fn demo(args: &DemoArgs) -> Result<()> {
     }
     let settings = Settings::default();
     let geometry = demo::areas_geojson(args.seed);
-    let pipeline = Pipeline::with_areas(&settings, Some(("built-in areas".into(), geometry)))?;
+    let pipeline = Pipeline::with_areas(
+        &settings,
+        Some(("built-in areas".into(), geometry)),
+        settings.pseudonymiser(true)?,
+    )?;
     let state = std::env::temp_dir().join(format!("onrust-demo-{}", std::process::id()));
     let _cleanup = RemoveOnDrop(state.clone());
     let store = Arc::new(Store::open(&state)?);

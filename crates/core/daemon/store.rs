@@ -41,9 +41,12 @@ pub struct Delivery {
     pub attempts: u32,
     /// Not to be tried before this time (epoch ms).
     pub not_before_ms: i64,
-    /// Why it was given up (failed deliveries only).
+    /// Why it was last refused, or given up.
     #[serde(default)]
     pub error: Option<String>,
+    /// When it was given up (epoch ms; failed deliveries only).
+    #[serde(default)]
+    pub given_up_ms: Option<i64>,
 }
 
 /// An alert as the API shows it: its latest event and who acknowledged it.
@@ -140,6 +143,7 @@ impl Store {
                     attempts: 0,
                     not_before_ms: 0,
                     error: None,
+                    given_up_ms: None,
                 })?;
                 for sink in 0..sinks {
                     outbox.insert((sink, sequence), delivery.as_slice())?;
@@ -228,26 +232,73 @@ impl Store {
         Ok(out)
     }
 
-    /// Removes resolved alerts last changed before `before_ms`.
-    pub fn expire_alerts(&self, before_ms: i64) -> Result<()> {
-        let expired: Vec<String> = self
-            .records()?
-            .into_iter()
-            .filter(|r| r.event.status == AlertStatus::Resolved && r.updated_ms < before_ms)
-            .map(|r| r.event.id)
-            .collect();
-        if expired.is_empty() {
+    /// Removes resolved alerts last changed before `resolved_before_ms`, and drops
+    /// the evidence posts (their texts) of alerts and failed deliveries older than
+    /// `evidence_before_ms`. Deliveries still waiting keep theirs: they are sent as
+    /// raised.
+    pub fn expire(&self, resolved_before_ms: i64, evidence_before_ms: i64) -> Result<()> {
+        let mut removed = Vec::new();
+        let mut stripped = Vec::new();
+        for mut record in self.records()? {
+            if record.event.status == AlertStatus::Resolved
+                && record.updated_ms < resolved_before_ms
+            {
+                removed.push(record.event.id);
+            } else if record.updated_ms < evidence_before_ms
+                && !record.event.evidence.posts.is_empty()
+            {
+                record.event.evidence.posts.clear();
+                stripped.push(record);
+            }
+        }
+        let failed = self.failed_with_evidence(evidence_before_ms)?;
+        if removed.is_empty() && stripped.is_empty() && failed.is_empty() {
             return Ok(());
         }
         let txn = self.db.begin_write()?;
         {
             let mut table = txn.open_table(ALERTS)?;
-            for id in &expired {
+            for id in &removed {
                 table.remove(id.as_str())?;
+            }
+            for record in &stripped {
+                table.insert(
+                    record.event.id.as_str(),
+                    serde_json::to_vec(record)?.as_slice(),
+                )?;
+            }
+            let mut table = txn.open_table(FAILED)?;
+            for (key, delivery) in &failed {
+                table.insert(*key, serde_json::to_vec(delivery)?.as_slice())?;
             }
         }
         txn.commit()?;
         Ok(())
+    }
+
+    /// Failed deliveries given up before `before_ms` whose bodies still carry
+    /// evidence posts, with those posts dropped.
+    fn failed_with_evidence(&self, before_ms: i64) -> Result<Vec<((u32, u64), Delivery)>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(FAILED)?;
+        let mut out = Vec::new();
+        for entry in table.iter()? {
+            let (key, value) = entry?;
+            let mut delivery: Delivery =
+                serde_json::from_slice(value.value()).context("stored delivery")?;
+            if delivery.given_up_ms.is_none_or(|at| at >= before_ms) {
+                continue;
+            }
+            let mut event: AlertEvent =
+                serde_json::from_str(&delivery.body).context("stored delivery body")?;
+            if event.evidence.posts.is_empty() {
+                continue;
+            }
+            event.evidence.posts.clear();
+            delivery.body = serde_json::to_string(&event)?;
+            out.push((key.value(), delivery));
+        }
+        Ok(out)
     }
 
     /// Records who acknowledged an alert and when; `None` when there is no such alert.
@@ -269,5 +320,126 @@ impl Store {
         };
         txn.commit()?;
         Ok(Some(record))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOUR_MS: i64 = 3_600_000;
+
+    fn event(id: &str, status: &str) -> AlertEvent {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "status": status, "rule": "tension_elevated", "severity": "warning",
+            "area": {"id": "GM0017", "name": "Haren"},
+            "starts_at": "2026-11-28T20:00:00Z", "ends_at": null,
+            "observed": {"window": "15m", "posts": 40, "tension": 0.4, "sentiment": -0.3,
+                "mean_tension": 0.4, "negative_share": 0.5, "baseline_posts": 10.0,
+                "baseline_tension": 0.05, "zscore": 6.0},
+            "evidence": {"terms": ["rellen"], "located": {"area": 40},
+                "posts": [{"id": "1", "text": "iedereen naar het plein", "tension": 0.9}]}
+        }))
+        .expect("an alert event")
+    }
+
+    fn open() -> (Store, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!(
+            "onrust-store-test-{}-{}",
+            std::process::id(),
+            fastrand::u64(..)
+        ));
+        (Store::open(&dir).expect("store opens"), dir)
+    }
+
+    fn failed_bodies(store: &Store) -> Vec<AlertEvent> {
+        let txn = store.db.begin_read().expect("read");
+        let table = txn.open_table(FAILED).expect("failed table");
+        let mut out = Vec::new();
+        for entry in table.iter().expect("iterate") {
+            let (_, value) = entry.expect("entry");
+            let delivery: Delivery = serde_json::from_slice(value.value()).expect("delivery");
+            out.push(serde_json::from_str(&delivery.body).expect("event"));
+        }
+        out
+    }
+
+    #[test]
+    fn evidence_texts_expire_but_the_alerts_and_pending_deliveries_stay() {
+        let (store, dir) = open();
+        let now = 100 * HOUR_MS;
+        let events = [event("old", "firing"), event("given-up", "firing")];
+        store
+            .commit(b"engine", &Offsets::new(), &events, 1, now - 30 * HOUR_MS)
+            .expect("commit");
+        let (sequence, mut refused) = store.pending(0, 10).expect("pending").remove(1);
+        refused.given_up_ms = Some(now - 25 * HOUR_MS);
+        store.give_up(0, sequence, &refused).expect("give up");
+        store
+            .commit(
+                b"engine",
+                &Offsets::new(),
+                &[event("new", "firing")],
+                1,
+                now,
+            )
+            .expect("commit");
+
+        store
+            .expire(now - 24 * HOUR_MS, now - 24 * HOUR_MS)
+            .expect("expire");
+
+        let alerts = store.alerts(0).expect("alerts");
+        let posts = |id: &str| {
+            alerts
+                .iter()
+                .find(|r| r.event.id == id)
+                .map(|r| r.event.evidence.posts.len())
+        };
+        assert_eq!(
+            posts("old"),
+            Some(0),
+            "an old firing alert stays, without its texts"
+        );
+        assert_eq!(posts("new"), Some(1), "a recent alert keeps its evidence");
+        let failed = failed_bodies(&store);
+        assert_eq!(failed.len(), 1);
+        assert!(failed[0].evidence.posts.is_empty(), "{failed:?}");
+        assert_eq!(failed[0].evidence.terms, ["rellen"], "terms are not texts");
+        let pending: Vec<AlertEvent> = store
+            .pending(0, 10)
+            .expect("pending")
+            .iter()
+            .map(|(_, d)| serde_json::from_str(&d.body).expect("event"))
+            .collect();
+        assert_eq!(pending.len(), 2, "waiting deliveries are sent as raised");
+        assert!(pending.iter().all(|e| e.evidence.posts.len() == 1));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn resolved_alerts_are_removed_after_their_time() {
+        let (store, dir) = open();
+        let now = 100 * HOUR_MS;
+        store
+            .commit(
+                b"e",
+                &Offsets::new(),
+                &[event("done", "resolved"), event("on", "firing")],
+                0,
+                now - 30 * HOUR_MS,
+            )
+            .expect("commit");
+        store
+            .expire(now - 24 * HOUR_MS, now - 48 * HOUR_MS)
+            .expect("expire");
+        let ids: Vec<String> = store
+            .alerts(0)
+            .expect("alerts")
+            .into_iter()
+            .map(|r| r.event.id)
+            .collect();
+        assert_eq!(ids, ["on"]);
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::areas::Located;
 use crate::baseline::Baseline;
+use crate::pseudonym::Pseudonym;
 use crate::rules::{Metric, Rule, RuleState, Severity, Transition};
 use crate::stats::{count_excess_z, Ewma};
 use crate::window::{AreaWindows, Tally};
@@ -69,6 +70,8 @@ pub struct ScoredPost<'a> {
     pub id: &'a str,
     /// Its text (kept only as evidence of tension).
     pub text: &'a str,
+    /// Its author's pseudonym: an author's posts fill at most one evidence place.
+    pub author: Option<Pseudonym>,
     /// Event time, epoch ms.
     pub event_time_ms: i64,
     /// Its area's id and display name, when located.
@@ -270,8 +273,18 @@ struct AreaState {
     baseline: Baseline,
     rules: Vec<RuleState>,
     active: Vec<Option<ActiveAlert>>,
-    evidence: Vec<(i64, f32, String, String)>,
+    evidence: Vec<KeptPost>,
     other_words: Vec<(i64, String)>,
+}
+
+/// A tense post kept as possible evidence, its text masked.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct KeptPost {
+    minute: i64,
+    tension: f32,
+    id: String,
+    text: String,
+    author: Option<Pseudonym>,
 }
 
 /// The engine. Its state (not its configuration) can be saved as bytes and
@@ -448,17 +461,7 @@ impl Engine {
                     );
                 }
                 if post.tension >= threshold {
-                    state.evidence.push((
-                        minute,
-                        post.tension,
-                        post.id.to_string(),
-                        crate::mask::mask_personal(post.text),
-                    ));
-                    // Keep the most tense, newest first among equals; bounded per area.
-                    state
-                        .evidence
-                        .sort_by(|a, b| b.1.total_cmp(&a.1).then(b.0.cmp(&a.0)));
-                    state.evidence.truncate(keep.max(1) * 4);
+                    keep_evidence(&mut state.evidence, post, minute, keep.max(1) * 4);
                 } else if state.other_words.len() < OTHER_POSTS_KEPT {
                     state
                         .other_words
@@ -630,7 +633,7 @@ impl Engine {
             }
             learn_closed_hour(state, minute);
             let window_start = minute - self.longest as i64;
-            state.evidence.retain(|(m, ..)| *m > window_start);
+            state.evidence.retain(|kept| kept.minute > window_start);
             state.other_words.retain(|(m, _)| *m > window_start);
         }
         if (minute + 1).rem_euclid(60) == 0 {
@@ -795,12 +798,45 @@ fn learn_closed_hour(state: &mut AreaState, minute: i64) {
     state.next_hour = hour_index + 1;
 }
 
+/// Keeps a tense post as possible evidence: the most tense first, newest first among
+/// equals, at most `bound` posts, and one post per author (the more tense, then the
+/// newer), so that one account posting over and over cannot fill the evidence.
+fn keep_evidence(kept: &mut Vec<KeptPost>, post: &ScoredPost<'_>, minute: i64, bound: usize) {
+    let more_evident = |a: &KeptPost, b: &KeptPost| {
+        b.tension
+            .total_cmp(&a.tension)
+            .then(b.minute.cmp(&a.minute))
+    };
+    let candidate = KeptPost {
+        minute,
+        tension: post.tension,
+        id: post.id.to_string(),
+        text: crate::mask::mask_personal(post.text),
+        author: post.author,
+    };
+    if let Some(author) = post.author {
+        if let Some(index) = kept.iter().position(|k| k.author == Some(author)) {
+            if more_evident(&candidate, &kept[index]).is_lt() {
+                kept[index] = candidate;
+                kept.sort_by(more_evident);
+            }
+            return;
+        }
+    }
+    kept.push(candidate);
+    kept.sort_by(more_evident);
+    kept.truncate(bound);
+}
+
 /// The evidence of an alert: the most tense posts of the window, the words that set
 /// them apart from the area's other posts, and how the window's posts were located.
 fn evidence(state: &AreaState, minute: i64, length: usize, keep: usize) -> Evidence {
     let start = minute - length as i64;
-    let tense: Vec<&(i64, f32, String, String)> =
-        state.evidence.iter().filter(|(m, ..)| *m > start).collect();
+    let tense: Vec<&KeptPost> = state
+        .evidence
+        .iter()
+        .filter(|kept| kept.minute > start)
+        .collect();
     let counts = state.tally(length).located;
     let located = Located::IN_AREA
         .iter()
@@ -811,14 +847,14 @@ fn evidence(state: &AreaState, minute: i64, length: usize, keep: usize) -> Evide
     let posts = tense
         .iter()
         .take(keep)
-        .map(|(_, tension, id, text)| EvidencePost {
-            id: id.clone(),
-            text: text.clone(),
-            tension: round4(f64::from(*tension)),
+        .map(|kept| EvidencePost {
+            id: kept.id.clone(),
+            text: kept.text.clone(),
+            tension: round4(f64::from(kept.tension)),
         })
         .collect();
     let terms = distinguishing_terms(
-        tense.iter().map(|(.., text)| text.as_str()),
+        tense.iter().map(|kept| kept.text.as_str()),
         state.other_words.iter().map(|(_, text)| text.as_str()),
     );
     Evidence {
@@ -983,6 +1019,7 @@ mod tests {
                 let post = ScoredPost {
                     id: &id,
                     text,
+                    author: None,
                     event_time_ms: *at,
                     area: Some((area, area)),
                     located: Located::AreaField,
@@ -1017,6 +1054,7 @@ mod tests {
             &ScoredPost {
                 id: "1",
                 text: "rellen",
+                author: None,
                 event_time_ms: 0,
                 area: Some(("a", "A")),
                 located: Located::AreaField,
@@ -1107,6 +1145,7 @@ mod tests {
         ScoredPost {
             id,
             text: "x",
+            author: None,
             event_time_ms: at,
             area: Some((area, area)),
             located: Located::AreaField,
@@ -1257,6 +1296,7 @@ mod tests {
         let post = |at: i64| ScoredPost {
             id: "1",
             text: "x",
+            author: None,
             event_time_ms: at,
             area: Some(("a", "A")),
             located: Located::AreaField,
@@ -1282,6 +1322,31 @@ mod tests {
             serde_json::to_string(&stream.run()).expect("serialise")
         };
         assert_eq!(run(), run());
+    }
+
+    #[test]
+    fn one_author_fills_at_most_one_evidence_place() {
+        let spammer = crate::Pseudonymiser::new(b"a test key, long enough")
+            .expect("key long enough")
+            .pseudonym("spammer");
+        let mut kept = Vec::new();
+        for i in 0..50u8 {
+            let id = format!("spam-{i}");
+            let post = ScoredPost {
+                author: Some(spammer),
+                tension: 0.9 + f32::from(i % 5) / 100.0,
+                ..bare_post(&id, 0, "town", 0.0)
+            };
+            keep_evidence(&mut kept, &post, 10, 20);
+        }
+        let other = bare_post("other", 0, "town", 0.8);
+        keep_evidence(&mut kept, &other, 11, 20);
+        let ids: Vec<&str> = kept.iter().map(|k| k.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["spam-4", "other"],
+            "the spammer's most tense post, then the rest"
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! - [`baseline`]: an area's own normal, per hour of day, robust to incidents.
 //! - [`stats`]: the evidence-aware statistics the rules use.
 //! - [`rules`]: rules, their defaults, and the firing/resolving state machine.
+//! - [`pseudonym`]: authors replaced by a keyed hash before anything keeps them.
 //! - [`engine`]: the event-time engine: watermark, evaluation, alerts with evidence.
 //!
 //! Invariants: no I/O (files come in as text), no clock (event time comes with each
@@ -18,9 +19,11 @@ pub mod baseline;
 pub mod engine;
 pub mod mask;
 pub mod post;
+pub mod pseudonym;
 pub mod rules;
 pub mod stats;
 pub mod window;
 
 pub use areas::{Area, Areas, AreasError, Located};
 pub use post::{decode, GeoPoint, Limits, Post, Rejection, TimeSource};
+pub use pseudonym::{Pseudonym, Pseudonymiser};
