@@ -286,6 +286,22 @@ fn shape_of(
             })
         }
         value @ (GeometryValue::Polygon { .. } | GeometryValue::MultiPolygon { .. }) => {
+            // geojson's conversion indexes [0] and [1] of every position and panics
+            // on a shorter one (found by the areas_loader fuzz target): check first.
+            let rings: Vec<&Vec<geojson::Position>> = match value {
+                GeometryValue::Polygon { coordinates } => coordinates.iter().collect(),
+                GeometryValue::MultiPolygon { coordinates } => {
+                    coordinates.iter().flatten().collect()
+                }
+                _ => Vec::new(),
+            };
+            if rings
+                .iter()
+                .flat_map(|ring| ring.iter())
+                .any(|p| p.len() < 2)
+            {
+                return Err("every position needs two coordinates".into());
+            }
             let polygons: MultiPolygon<f64> =
                 match value {
                     GeometryValue::Polygon { .. } => MultiPolygon::new(vec![
@@ -454,5 +470,10 @@ mod tests {
             r#"{"type":"Feature","properties":{"id":"a","radius_km":1},"geometry":{"type":"Point","coordinates":[500,52]}}"#,
         );
         assert!(error(&outside).contains("outside WGS84"));
+        // Found by the areas_loader fuzz target: a short position used to panic.
+        let short = wrap(
+            r#"{"type":"Feature","properties":{"id":"a"},"geometry":{"type":"Polygon","coordinates":[[[8,52],[5,52],[5,53],[]]]}}"#,
+        );
+        assert!(error(&short).contains(r#"feature 0 ("a"): every position needs two coordinates"#));
     }
 }
