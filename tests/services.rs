@@ -64,8 +64,32 @@ pub fn produce_spread(
     messages: impl IntoIterator<Item = impl AsRef<[u8]>>,
     partitions: i32,
 ) {
+    produce(broker, topic, messages, partitions, 10_000);
+}
+
+/// Produces `messages` to partition 0 of `topic`, each in a record batch of its
+/// own. Tansu 0.6 answers a fetch from an offset inside a batch with the next
+/// batch, skipping the rest of the one asked for (Kafka returns the whole batch
+/// and the client drops what lies before the offset); a consumer that resumes at
+/// any offset only sees every message when every offset starts a batch.
+pub fn produce_one_per_batch(
+    broker: &str,
+    topic: &str,
+    messages: impl IntoIterator<Item = impl AsRef<[u8]>>,
+) {
+    produce(broker, topic, messages, 1, 1);
+}
+
+fn produce(
+    broker: &str,
+    topic: &str,
+    messages: impl IntoIterator<Item = impl AsRef<[u8]>>,
+    partitions: i32,
+    batch_messages: u32,
+) {
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
         .set("bootstrap.servers", broker)
+        .set("batch.num.messages", batch_messages.to_string())
         .set("enable.idempotence", "false")
         // A retried batch must not overtake the next: keep the order as given.
         .set("max.in.flight.requests.per.connection", "1")

@@ -126,6 +126,20 @@ impl Applier {
             self.live.metrics.skipped.inc();
             return Applied::Skipped;
         }
+        if let Some(expected) = applied.filter(|&expected| at.offset > expected) {
+            // Transaction markers take one offset each and compaction removes some;
+            // anything else is posts we will never see (retention ran out, or a
+            // broker that answers a fetch from inside a batch with the next batch).
+            let missed = at.offset - expected;
+            self.live.metrics.offsets_missed.inc_by(missed as u64);
+            if missed > 1 {
+                eprintln!(
+                    "onrust: {}/{}: the broker went on at offset {} where {expected} was due: \
+                     {missed} offsets never received",
+                    at.topic, at.partition, at.offset
+                );
+            }
+        }
         match self.offsets.get_mut(at.topic) {
             Some(partitions) => {
                 partitions.insert(at.partition, at.offset + 1);
@@ -242,5 +256,61 @@ fn describe(offsets: &Offsets) -> String {
         "no offsets".into()
     } else {
         parts.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::daemon::metrics::Metrics;
+
+    fn applier(dir: &std::path::Path) -> Applier {
+        let settings = Settings::default();
+        let pipeline = Pipeline::new(
+            &settings,
+            onrust_signal::Pseudonymiser::new(b"a test key, long enough").expect("key"),
+        )
+        .expect("pipeline");
+        let store = Arc::new(Store::open(dir).expect("store"));
+        let live = Arc::new(Live::new(
+            Metrics::new(10).expect("metrics"),
+            Arc::clone(&store),
+            None,
+            None,
+        ));
+        Applier::new(pipeline, &settings, store, live, 0).expect("applier")
+    }
+
+    fn post(offset: i64) -> Vec<u8> {
+        format!(r#"{{"id":"{offset}","text":"rustig op straat","area":"GM0017","created_at":0}}"#)
+            .into_bytes()
+    }
+
+    #[test]
+    fn offsets_already_applied_are_skipped_and_gaps_counted() {
+        let dir = std::env::temp_dir().join(format!("onrust-applier-{}", fastrand::u64(..)));
+        let mut applier = applier(&dir);
+        let at = |offset| Position {
+            topic: "posts",
+            partition: 0,
+            offset,
+        };
+        let now = Instant::now();
+        for offset in 0..3 {
+            assert_eq!(
+                applier.apply(at(offset), &post(offset), None, now),
+                Applied::Accepted
+            );
+        }
+        assert_eq!(applier.apply(at(1), &post(1), None, now), Applied::Skipped);
+        assert_eq!(
+            applier.apply(at(10), &post(10), None, now),
+            Applied::Accepted
+        );
+        let metrics = &applier.live().metrics;
+        assert_eq!(metrics.skipped.get(), 1);
+        assert_eq!(metrics.offsets_missed.get(), 7, "offsets 3 to 9 never came");
+        assert_eq!(applier.offsets()["posts"][&0], 11);
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -32,6 +32,8 @@ pub struct Metrics {
     pub evicted: IntCounter,
     /// `onrust_posts_skipped_total`: messages already counted by a checkpoint.
     pub skipped: IntCounter,
+    /// `onrust_kafka_offsets_missed_total`: offsets the broker skipped over.
+    pub offsets_missed: IntCounter,
     /// `onrust_area_posts{area}`: posts in the area's shortest window.
     pub area_posts: prometheus::GaugeVec,
     /// `onrust_area_tension{area}`: share of tense posts in that window.
@@ -147,6 +149,10 @@ impl Metrics {
             evicted: counter(
                 "onrust_areas_evicted_total",
                 "Quiet areas forgotten to stay within signal.max_areas",
+            )?,
+            offsets_missed: counter(
+                "onrust_kafka_offsets_missed_total",
+                "Offsets the broker skipped over: transaction markers or compaction, else messages lost",
             )?,
             skipped: counter(
                 "onrust_posts_skipped_total",
