@@ -3,7 +3,8 @@
 //!
 //! Run: `cargo bench --bench kafka` (needs `tansu`, which `tests/run.sh` installs).
 //! Options: `--posts N` (throughput phase, default 500000), `--rate R` and
-//! `--seconds S` (latency phase, default 20000 posts/s for 20 s).
+//! `--seconds S` (latency phase, default 20000 posts/s for 20 s), `--incident-rate
+//! I` (post-to-alert phase, default 2000 posts/s).
 //!
 //! 1. Throughput: N posts are produced first, then the daemon starts; the rate is
 //!    N over the time from its first counted post to its last.
@@ -11,6 +12,12 @@
 //!    of `onrust_processing_seconds` (a post's arrival at the consumer to its effect
 //!    on the area figures) and of `onrust_ingest_delay_seconds` (from the Kafka
 //!    timestamp, so broker and consumer fetch included), read from `/metrics`.
+//! 3. Post to alert: the incident scenario of `tests/scenarios` at I posts per
+//!    second to a daemon with a webhook receiver on loopback; the p50 and p99 of
+//!    `onrust_alert_delivery_seconds` (the arrival of the post that raised an
+//!    alert event to the receiver's 2xx: evaluation, checkpoint, outbox, HTTP).
+//!    Event time adds the watermark's allowed lateness (5 minutes by default)
+//!    before a minute is evaluated at all; that is configuration, not speed.
 //!
 //! Prints one JSON line.
 
@@ -25,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use services::{free_port, produce_to, Broker, Daemon};
+use services::{free_port, produce_to, Broker, Daemon, Receiver};
 use support::{root, TempDir};
 
 fn main() {
@@ -39,9 +46,10 @@ fn main() {
     let total = option("--posts", 500_000) as usize;
     let rate = option("--rate", 20_000);
     let seconds = option("--seconds", 20);
+    let incident_rate = option("--incident-rate", 2_000);
 
     let broker = Broker::start();
-    for topic in ["bulk", "paced", "posts.dead"] {
+    for topic in ["bulk", "paced", "incident", "posts.dead"] {
         broker.create_topic(topic, 1);
     }
     let posts = posts(total.max((rate * seconds) as usize));
@@ -76,36 +84,14 @@ fn main() {
     );
     // Let the group settle before the clock starts.
     std::thread::sleep(Duration::from_secs(4));
-    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-        .set("bootstrap.servers", broker.address())
-        .set("enable.idempotence", "false")
-        .set("linger.ms", "1")
-        .create()
-        .expect("producer");
-    let batch = (rate / 1000).max(1) as usize;
-    let send_start = Instant::now();
-    for (i, chunk) in posts[..(rate * seconds) as usize].chunks(batch).enumerate() {
-        let due = send_start + Duration::from_millis(i as u64);
-        if let Some(wait) = due.checked_duration_since(Instant::now()) {
-            std::thread::sleep(wait);
-        }
-        for post in chunk {
-            let mut record = BaseRecord::<(), str>::to("paced").payload(post.as_str());
-            while let Err((_, returned)) = producer.send(record) {
-                record = returned;
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        }
-    }
-    producer.flush(Duration::from_secs(30)).expect("flush");
-    let achieved_rate = (rate * seconds) as f64 / send_start.elapsed().as_secs_f64();
+    let achieved_rate = produce_paced(&broker, "paced", &posts[..(rate * seconds) as usize], rate);
     let expected = (rate * seconds) as f64;
     wait(|| counted(&paced) >= expected, Duration::from_secs(120));
     let (_, text) = paced.get("/metrics").expect("metrics");
     if std::env::var_os("ONRUST_BENCH_DEBUG").is_some() {
         eprintln!("{text}");
     }
-    let report = serde_json::json!({
+    let mut report = serde_json::json!({
         "bench": "kafka",
         "throughput": {
             "posts": total,
@@ -125,7 +111,79 @@ fn main() {
         },
     });
     assert_eq!(paced.terminate(), Some(0));
+
+    let receiver = Receiver::start();
+    let incident = start(
+        &dir,
+        &broker,
+        "incident",
+        "incident",
+        &format!(
+            "[kafka.options]\n\"fetch.wait.max.ms\" = \"10\"\n\n[[webhooks]]\nurl = \"{}\"\n",
+            receiver.url()
+        ),
+    );
+    wait(
+        || incident.get("/readyz").is_some_and(|(s, _)| s == 200),
+        Duration::from_secs(60),
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    let scenario: Vec<String> =
+        std::fs::read_to_string(root().join("tests/scenarios/incident_town.jsonl"))
+            .expect("scenario")
+            .lines()
+            .map(str::to_string)
+            .collect();
+    let events =
+        std::fs::read_to_string(root().join("tests/scenarios/incident_town.expected.jsonl"))
+            .expect("expected events")
+            .lines()
+            .count();
+    produce_paced(&broker, "incident", &scenario, incident_rate);
+    wait(
+        || incident.metric("onrust_alert_delivery_seconds_count") >= events as f64,
+        Duration::from_secs(120),
+    );
+    let (_, text) = incident.get("/metrics").expect("metrics");
+    report["post_to_alert"] = serde_json::json!({
+        "rate": incident_rate,
+        "alert_events": events,
+        "delivered": receiver.delivered().len(),
+        "p50_s": quantile(&text, "onrust_alert_delivery_seconds", 0.5),
+        "p99_s": quantile(&text, "onrust_alert_delivery_seconds", 0.99),
+        "mean_s": incident.metric("onrust_alert_delivery_seconds_sum")
+            / incident.metric("onrust_alert_delivery_seconds_count"),
+    });
+    assert_eq!(incident.terminate(), Some(0));
     println!("{report}");
+}
+
+/// Produces `posts` to `topic` at `rate` per second, a thousandth of a second's
+/// worth at a time; the rate achieved.
+fn produce_paced(broker: &Broker, topic: &str, posts: &[String], rate: u64) -> f64 {
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", broker.address())
+        .set("enable.idempotence", "false")
+        .set("linger.ms", "1")
+        .create()
+        .expect("producer");
+    let batch = (rate / 1000).max(1) as usize;
+    let send_start = Instant::now();
+    for (i, chunk) in posts.chunks(batch).enumerate() {
+        let due = send_start + Duration::from_millis(i as u64);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        for post in chunk {
+            let mut record = BaseRecord::<(), str>::to(topic).payload(post.as_str());
+            while let Err((_, returned)) = producer.send(record) {
+                record = returned;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(30)).expect("flush");
+    posts.len() as f64 / send_start.elapsed().as_secs_f64()
 }
 
 /// `count` posts: the scenarios' texts in turn, one every 20 ms of event time,
@@ -181,14 +239,16 @@ fn wait(mut condition: impl FnMut() -> bool, limit: Duration) {
     }
 }
 
-/// The upper bound of the histogram bucket where the cumulative count reaches `q`.
+/// The upper bound of the histogram bucket where the cumulative count reaches `q`
+/// (a histogram with one series: other labels are ignored).
 fn quantile(text: &str, name: &str, q: f64) -> Option<f64> {
-    let prefix = format!("{name}_bucket{{le=\"");
+    let prefix = format!("{name}_bucket{{");
     let buckets: Vec<(f64, f64)> = text
         .lines()
         .filter_map(|l| l.strip_prefix(&prefix))
         .filter_map(|rest| {
-            let (bound, count) = rest.split_once("\"} ")?;
+            let (labels, count) = rest.split_once("} ")?;
+            let bound = labels.split_once("le=\"")?.1.split_once('"')?.0;
             Some((bound.parse().ok()?, count.parse().ok()?))
         })
         .collect();

@@ -290,6 +290,11 @@ fn kafka_posts_become_signed_webhook_alerts_and_the_api_shows_them() {
         assert!(text.contains(name), "{name} missing from /metrics");
     }
     assert_eq!(daemon.metric("onrust_alert_events_total"), 6.0);
+    assert_eq!(
+        daemon.metric("onrust_alert_delivery_seconds_count"),
+        6.0,
+        "each alert's time from its post to the receiver"
+    );
     let (_, metrics) = daemon.get("/metrics").expect("metrics");
     let (_, alerts) = daemon.get("/api/v1/alerts").expect("alerts");
     assert!(!format!("{metrics}{alerts}").contains("raw-author-"));

@@ -10,7 +10,7 @@ use onrust_signal::engine::AlertEvent;
 use onrust_signal::Rejection;
 
 use super::live::{Live, HISTORY_STEP_MINUTES};
-use super::store::{Offsets, Store, RESOLVED_KEPT_MS};
+use super::store::{delivery_key, Offsets, Store, RESOLVED_KEPT_MS};
 use crate::pipeline::Pipeline;
 use crate::settings::Settings;
 
@@ -153,10 +153,15 @@ impl Applier {
         self.dirty = true;
         let now_ms = chrono::Utc::now().timestamp_millis();
         let metrics = &self.live.metrics;
-        match self
+        let raised_before = self.raised.len();
+        let processed = self
             .pipeline
-            .process(payload, message_time_ms, now_ms, &mut self.raised)
-        {
+            .process(payload, message_time_ms, now_ms, &mut self.raised);
+        for event in &self.raised[raised_before..] {
+            self.live
+                .note_raised(delivery_key(event), arrived, self.sinks);
+        }
+        match processed {
             Ok(accepted) => {
                 metrics
                     .posts

@@ -152,6 +152,12 @@ async fn drain(
                 Outcome::Delivered => {
                     counter("delivered");
                     live.store.delivered(index, sequence)?;
+                    if let Some(took) = live.sink_done(&delivery.key) {
+                        live.metrics
+                            .alert_delivery
+                            .with_label_values(&[sink.name.as_str()])
+                            .observe(took.as_secs_f64());
+                    }
                 }
                 Outcome::Retry(after, why) => {
                     counter("retried");
@@ -164,6 +170,7 @@ async fn drain(
                 }
                 Outcome::GiveUp(why) => {
                     counter("failed");
+                    live.sink_done(&delivery.key);
                     eprintln!(
                         "onrust: {}: gave up delivering {}: {why}",
                         sink.name, delivery.key

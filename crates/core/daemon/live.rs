@@ -4,7 +4,8 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use onrust_signal::engine::{AlertEvent, AreaFigures};
 use tokio::sync::{broadcast, watch, Notify};
@@ -61,6 +62,9 @@ pub struct Live {
     pub geometry: String,
     areas: RwLock<Vec<AreaFigures>>,
     history: RwLock<HashMap<String, VecDeque<HistoryPoint>>>,
+    /// Alert events raised by this process and not yet through every sink: when
+    /// the post that raised each arrived, and how many sinks have still to finish.
+    raised: Mutex<HashMap<String, (Instant, u32)>>,
     source_connected: AtomicBool,
     brokers_reachable: AtomicBool,
     stopping: AtomicBool,
@@ -87,6 +91,7 @@ impl Live {
             token,
             areas: RwLock::new(Vec::new()),
             history: RwLock::new(HashMap::new()),
+            raised: Mutex::new(HashMap::new()),
             source_connected: AtomicBool::new(false),
             brokers_reachable: AtomicBool::new(true),
             stopping: AtomicBool::new(false),
@@ -99,6 +104,28 @@ impl Live {
     pub fn ready(&self) -> bool {
         self.source_connected.load(Ordering::Relaxed)
             && self.brokers_reachable.load(Ordering::Relaxed)
+    }
+
+    /// Notes that the post that arrived at `arrived` raised the alert event with
+    /// idempotency key `key`, which `sinks` sinks will deliver.
+    pub fn note_raised(&self, key: String, arrived: Instant, sinks: u32) {
+        if sinks > 0 {
+            let mut raised = self.raised.lock().unwrap_or_else(PoisonError::into_inner);
+            raised.insert(key, (arrived, sinks));
+        }
+    }
+
+    /// One sink is done with the event `key` (delivered or given up): how long ago
+    /// its post arrived, when this process raised it.
+    pub fn sink_done(&self, key: &str) -> Option<Duration> {
+        let mut raised = self.raised.lock().unwrap_or_else(PoisonError::into_inner);
+        let (arrived, left) = raised.get_mut(key)?;
+        let took = arrived.elapsed();
+        *left -= 1;
+        if *left == 0 {
+            raised.remove(key);
+        }
+        Some(took)
     }
 
     /// Records whether any of the source's brokers answers; `true` until told

@@ -10,8 +10,8 @@ use anyhow::Result;
 use onrust_signal::engine::AreaFigures;
 use onrust_signal::Rejection;
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Every metric the daemon exports.
@@ -61,6 +61,9 @@ pub struct Metrics {
     /// `onrust_ingest_delay_seconds`: from a message's Kafka timestamp (its
     /// producer's clock) to its effect on the area figures.
     pub ingest_delay: Histogram,
+    /// `onrust_alert_delivery_seconds{sink}`: from the arrival of the post that
+    /// raised an alert event to its receiver's 2xx.
+    pub alert_delivery: HistogramVec,
     max_area_series: usize,
     area_series: std::sync::Mutex<HashSet<String>>,
 }
@@ -129,6 +132,17 @@ impl Metrics {
             ]),
         )?;
         registry.register(Box::new(ingest_delay.clone()))?;
+        let alert_delivery = HistogramVec::new(
+            HistogramOpts::new(
+                "onrust_alert_delivery_seconds",
+                "From the arrival of the post that raised an alert event to its receiver's 2xx",
+            )
+            .buckets(vec![
+                0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+            ]),
+            &["sink"],
+        )?;
+        registry.register(Box::new(alert_delivery.clone()))?;
         let metrics = Metrics {
             posts: counter_vec(
                 "onrust_posts_total",
@@ -190,6 +204,7 @@ impl Metrics {
             checkpoints: counter("onrust_checkpoints_total", "Checkpoints written")?,
             processing,
             ingest_delay,
+            alert_delivery,
             registry,
             max_area_series,
             area_series: std::sync::Mutex::new(HashSet::new()),

@@ -63,6 +63,11 @@ pub struct AlertRecord {
     pub updated_ms: i64,
 }
 
+/// `<alert id>:<status>`: the idempotency key of an alert event's deliveries.
+pub fn delivery_key(event: &AlertEvent) -> String {
+    format!("{}:{}", event.id, event.status.as_str())
+}
+
 /// What a checkpoint restores.
 pub struct Checkpoint {
     /// The engine's saved state.
@@ -139,7 +144,7 @@ impl Store {
                 let body = serde_json::to_string(event)?;
                 let delivery = serde_json::to_vec(&Delivery {
                     body,
-                    key: format!("{}:{}", event.id, event.status.as_str()),
+                    key: delivery_key(event),
                     attempts: 0,
                     not_before_ms: 0,
                     error: None,
