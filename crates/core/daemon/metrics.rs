@@ -112,26 +112,26 @@ impl Metrics {
         for severity in ["info", "warning", "critical"] {
             alerts_firing.with_label_values(&[severity]);
         }
-        let processing = Histogram::with_opts(
-            HistogramOpts::new(
-                "onrust_processing_seconds",
-                "From a post's arrival to its effect on the area figures",
-            )
-            .buckets(vec![
+        let histogram = |name: &str, help: &str, buckets: &[f64]| -> Result<Histogram> {
+            let metric =
+                Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets.to_vec()))?;
+            registry.register(Box::new(metric.clone()))?;
+            Ok(metric)
+        };
+        let processing = histogram(
+            "onrust_processing_seconds",
+            "From a post's arrival to its effect on the area figures",
+            &[
                 0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0,
-            ]),
+            ],
         )?;
-        registry.register(Box::new(processing.clone()))?;
-        let ingest_delay = Histogram::with_opts(
-            HistogramOpts::new(
-                "onrust_ingest_delay_seconds",
-                "From a message's Kafka timestamp to its effect on the area figures",
-            )
-            .buckets(vec![
+        let ingest_delay = histogram(
+            "onrust_ingest_delay_seconds",
+            "From a message's Kafka timestamp to its effect on the area figures",
+            &[
                 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-            ]),
+            ],
         )?;
-        registry.register(Box::new(ingest_delay.clone()))?;
         let alert_delivery = HistogramVec::new(
             HistogramOpts::new(
                 "onrust_alert_delivery_seconds",
