@@ -270,3 +270,71 @@ fn the_dashboard_shows_areas_and_live_alerts_and_acknowledges_with_the_token() {
         "console errors: {errors:?}"
     );
 }
+
+#[test]
+fn a_daemon_that_protects_reads_shows_nothing_until_the_token_is_entered() {
+    let broker = Broker::start();
+    broker.create_topic("posts", 1);
+    broker.create_topic("posts.dead", 1);
+    let dir = TempDir::new("browser-protected");
+    let http = format!("127.0.0.1:{}", free_port());
+    let config = crate::services::daemon_config(
+        &dir,
+        &broker,
+        &http,
+        "token_env = \"ONRUST_TEST_TOKEN\"\nprotect_reads = true\n",
+    );
+    let daemon = crate::services::Daemon::start(
+        &config,
+        &http,
+        &dir,
+        &[("ONRUST_TEST_TOKEN", "read-token")],
+    );
+    wait_until("readiness", Duration::from_secs(60), || {
+        daemon.get("/readyz").is_some_and(|(s, _)| s == 200)
+    });
+    // The page and the probes stay open; the data and the metrics need the token.
+    for open in ["/", "/healthz", "/readyz"] {
+        assert_eq!(daemon.get(open).map(|(s, _)| s), Some(200), "{open}");
+    }
+    for closed in [
+        "/metrics",
+        "/api/v1/areas",
+        "/api/v1/alerts",
+        "/api/v1/geometry",
+        "/api/v1/events",
+    ] {
+        assert_eq!(daemon.get(closed).map(|(s, _)| s), Some(401), "{closed}");
+        let bearer = [("Authorization", "Bearer read-token")];
+        if closed != "/api/v1/events" {
+            let answer = crate::services::http_request(&http, "GET", closed, &bearer, "");
+            assert_eq!(answer.map(|(s, _)| s), Some(200), "{closed} with the token");
+        }
+    }
+    let stream =
+        crate::services::EventStream::open(&http, "/api/v1/events?access_token=read-token");
+    wait_until(
+        "the events stream with the token",
+        Duration::from_secs(10),
+        || stream.text().contains("event: areas"),
+    );
+    let wrong = crate::services::EventStream::open(&http, "/api/v1/events?access_token=wrong");
+    wait_until("a refusal", Duration::from_secs(10), || {
+        wrong.text().contains("401")
+    });
+
+    let profile = TempDir::new("chromium-profile-protected");
+    let browser = Browser::start(&profile);
+    browser.open(&format!("http://{http}/"));
+    browser.wait_for(
+        "the token field asking for the token",
+        "return document.getElementById('token').classList.contains('needed') && document.querySelectorAll('#map [data-id]').length === 0;",
+    );
+    browser.run(
+        "const t = document.getElementById('token'); t.value = 'read-token'; t.dispatchEvent(new Event('change')); return true;",
+    );
+    browser.wait_for(
+        "the map, live, once the token is in",
+        "return document.querySelectorAll('#map [data-id]').length === 5 && document.getElementById('status').textContent === 'LIVE' && !document.getElementById('token').classList.contains('needed');",
+    );
+}

@@ -131,6 +131,40 @@ fn wait_for_delivered(receiver: &Receiver, daemon: &Daemon, count: usize) {
     }
 }
 
+/// The README's receiver-side verification example (Python), run on a real
+/// delivery: it accepts the body as signed, and refuses it changed by one byte.
+fn readme_verifier_accepts(dir: &TempDir, body: &str, header: &str) {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README");
+    let example = readme
+        .split_once("Verifying a webhook")
+        .and_then(|(_, rest)| rest.split_once("```python\n"))
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .map(|(code, _)| code)
+        .expect("the README's verification example");
+    let script = dir.path().join("verify.py");
+    std::fs::write(
+        &script,
+        format!(
+            "{example}\nimport sys\nbody = open(sys.argv[1], 'rb').read()\nprint(verify(b'{SECRET}', body, sys.argv[2]), verify(b'{SECRET}', body + b' ', sys.argv[2]))\n"
+        ),
+    )
+    .expect("script");
+    let body_file = dir.path().join("body.json");
+    std::fs::write(&body_file, body).expect("body");
+    let output = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(&body_file)
+        .arg(header)
+        .output()
+        .expect("python3 runs the README's example");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "True False",
+        "{}",
+        stderr(&output)
+    );
+}
+
 fn verify_signature(body: &str, header: &str) -> bool {
     let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("key");
     mac.update(body.as_bytes());
@@ -211,6 +245,11 @@ fn kafka_posts_become_signed_webhook_alerts_and_the_api_shows_them() {
             Some("application/json")
         );
     }
+    readme_verifier_accepts(
+        &setup.dir,
+        &received[0].body,
+        &received[0].headers["x-onrust-signature"],
+    );
 
     // The API lists the resolved alerts; acknowledging needs the token.
     let (status, body) = daemon.get("/api/v1/alerts").expect("alerts");
@@ -806,6 +845,7 @@ fn a_bad_configuration_exits_2_naming_the_key() {
             "[kafka.options_env]\n\"sasl.password\" = \"ONRUST_TEST_UNSET\"\n",
             "kafka.options_env.sasl.password",
         ),
+        ("[http]\nprotect_reads = true\n", "http.protect_reads"),
         (
             "[privacy]\nauthor_key_env = \"ONRUST_TEST_UNSET\"\n",
             "privacy.author_key_env: the environment variable ONRUST_TEST_UNSET is not set",

@@ -156,6 +156,8 @@ pub struct HttpSettings {
     /// The environment variable holding the bearer token that acknowledging needs;
     /// absent: acknowledging needs no token.
     pub token_env: Option<String>,
+    /// Whether reading the API, its events and the metrics needs the token too.
+    pub protect_reads: bool,
 }
 
 impl Default for HttpSettings {
@@ -163,6 +165,7 @@ impl Default for HttpSettings {
         HttpSettings {
             listen: "127.0.0.1:8080".into(),
             token_env: None,
+            protect_reads: false,
         }
     }
 }
@@ -363,6 +366,9 @@ impl Settings {
                 "http.listen: {:?} is not an address and port such as 127.0.0.1:8080",
                 self.http.listen
             ));
+        }
+        if self.http.protect_reads && self.http.token_env.is_none() {
+            return Err("http.protect_reads: needs http.token_env, the token to read with".into());
         }
         if self.state.checkpoint_interval_ms == 0 {
             return Err("state.checkpoint_interval_ms: must be positive".into());

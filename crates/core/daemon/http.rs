@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -29,22 +30,73 @@ pub struct Server {
     pub live: Arc<Live>,
     /// Where acknowledgements are appended (JSON lines).
     pub audit_log: PathBuf,
+    /// Whether reading the API and the metrics needs the bearer token too (the
+    /// page itself, `/healthz` and `/readyz` stay open).
+    pub protect_reads: bool,
 }
 
 /// Every route.
 pub fn router(server: Server) -> Router {
-    Router::new()
-        .route("/", get(dashboard))
+    let reads = Router::new()
         .route("/metrics", get(metrics))
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
         .route("/api/v1/areas", get(areas))
         .route("/api/v1/geometry", get(geometry))
         .route("/api/v1/areas/{id}/history", get(history))
         .route("/api/v1/alerts", get(alerts))
-        .route("/api/v1/alerts/{id}/ack", post(ack))
         .route("/api/v1/events", get(events))
+        .route_layer(middleware::from_fn_with_state(server.clone(), guard_reads));
+    Router::new()
+        .route("/", get(dashboard))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/api/v1/alerts/{id}/ack", post(ack))
+        .merge(reads)
         .with_state(server)
+}
+
+/// The token as a query parameter: browsers' `EventSource` cannot send headers,
+/// so `/api/v1/events` also takes `?access_token=` (RFC 6750, section 2.3).
+#[derive(Deserialize)]
+struct TokenQuery {
+    access_token: String,
+}
+
+/// With `protect_reads`, lets a read through only with the bearer token.
+async fn guard_reads(State(server): State<Server>, request: Request, next: Next) -> Response {
+    if server.protect_reads {
+        let from_query = (request.uri().path() == "/api/v1/events")
+            .then(|| Query::<TokenQuery>::try_from_uri(request.uri()).ok())
+            .flatten()
+            .map(|Query(query)| query.access_token);
+        if !authorized(&server, request.headers(), from_query.as_deref()) {
+            return unauthorized("a valid bearer token is needed to read");
+        }
+    }
+    next.run(request).await
+}
+
+/// Whether the request carries the configured token (any request does when none
+/// is configured): `Authorization: Bearer <token>`, or `query_token`.
+fn authorized(server: &Server, headers: &HeaderMap, query_token: Option<&str>) -> bool {
+    let Some(token) = &server.live.token else {
+        return true;
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .or(query_token)
+        .unwrap_or("");
+    constant_time_eq(given.as_bytes(), token.as_bytes())
+}
+
+fn unauthorized(why: &str) -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Bearer")],
+        format!("{why}\n"),
+    )
+        .into_response()
 }
 
 /// The operations-room dashboard: one page, every asset inside it (operations
@@ -160,20 +212,8 @@ async fn ack(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Some(token) = &server.live.token {
-        let given = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        if !constant_time_eq(given.as_bytes(), token.as_bytes()) {
-            return (
-                StatusCode::UNAUTHORIZED,
-                [(header::WWW_AUTHENTICATE, "Bearer")],
-                "a valid bearer token is needed to acknowledge\n",
-            )
-                .into_response();
-        }
+    if !authorized(&server, &headers, None) {
+        return unauthorized("a valid bearer token is needed to acknowledge");
     }
     let request: AckBody = if body.is_empty() {
         AckBody::default()

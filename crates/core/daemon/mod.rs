@@ -97,6 +97,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let source = move || ingest::run(ingest, &kafka, interval, ingest_live);
     runtime()?.block_on(serve(
         &settings.http.listen,
+        settings.http.protect_reads,
         settings.state.dir.join("audit.jsonl"),
         sinks,
         live,
@@ -160,6 +161,7 @@ pub fn demo(args: &DemoArgs) -> Result<()> {
         tokio::spawn(printer);
         serve(
             &args.listen,
+            false,
             state.join("audit.jsonl"),
             Vec::new(),
             live,
@@ -228,6 +230,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 /// stops.
 async fn serve(
     listen: &str,
+    protect_reads: bool,
     audit_log: PathBuf,
     sinks: Vec<Sink>,
     live: Arc<Live>,
@@ -241,6 +244,7 @@ async fn serve(
     let router = http::router(http::Server {
         live: Arc::clone(&live),
         audit_log,
+        protect_reads,
     });
     let shutdown_live = Arc::clone(&live);
     let server = tokio::spawn(async move {
