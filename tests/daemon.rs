@@ -336,24 +336,40 @@ fn kafka_posts_become_signed_webhook_alerts_and_the_api_shows_them() {
     );
     let (_, metrics) = daemon.get("/metrics").expect("metrics");
     let (_, alerts) = daemon.get("/api/v1/alerts").expect("alerts");
-    assert!(!format!("{metrics}{alerts}").contains("raw-author-"));
+    for private in ["raw-author-", SECRET, TOKEN, crate::services::AUTHOR_KEY] {
+        assert!(
+            !format!("{metrics}{alerts}").contains(private),
+            "{private} shown"
+        );
+    }
 
     // SIGTERM: a clean exit with every offset committed.
     let log = daemon.log.clone();
     assert_eq!(daemon.terminate(), Some(0));
     assert_eq!(broker.committed("e2e", TOPIC), Some(posts.len() as i64));
 
-    // No raw author anywhere: not in the store, the audit log or the log.
+    // No raw author and no secret anywhere: not in the store, the audit log or the
+    // log.
     let log = std::fs::read_to_string(log).expect("daemon log");
-    assert!(!log.contains("raw-author-"), "the log names an author");
-    for entry in std::fs::read_dir(setup.dir.path().join("state")).expect("state dir") {
-        let path = entry.expect("entry").path();
-        let bytes = std::fs::read(&path).expect("state file");
-        assert!(
-            !bytes.windows(11).any(|w| w == b"raw-author-"),
-            "{} holds a raw author id",
-            path.display()
-        );
+    let state: Vec<(PathBuf, Vec<u8>)> = std::fs::read_dir(setup.dir.path().join("state"))
+        .expect("state dir")
+        .map(|entry| {
+            let path = entry.expect("entry").path();
+            let bytes = std::fs::read(&path).expect("state file");
+            (path, bytes)
+        })
+        .collect();
+    for private in ["raw-author-", SECRET, TOKEN, crate::services::AUTHOR_KEY] {
+        assert!(!log.contains(private), "the log holds {private}");
+        for (path, bytes) in &state {
+            assert!(
+                !bytes
+                    .windows(private.len())
+                    .any(|w| w == private.as_bytes()),
+                "{} holds {private}",
+                path.display()
+            );
+        }
     }
 }
 
@@ -432,14 +448,26 @@ fn a_receiver_that_is_down_gets_every_alert_once_it_is_back() {
     wait_until("evidence texts expired", Duration::from_secs(20), || {
         evidence_texts() == 0
     });
-    // Back, but failing a few times more.
+    // Back, but failing a few times more, then asking for three seconds' rest
+    // (longer than the 2-second most the backoff would wait by itself).
     let receiver = Receiver::start_on(port);
     receiver.answer_next(2, 503, Duration::ZERO);
+    receiver.answer_next(1, 429, Duration::ZERO);
     wait_for_delivered(&receiver, &daemon, 6);
     std::thread::sleep(Duration::from_secs(1));
     let delivered = receiver.delivered();
     assert_eq!(delivered, golden(), "each alert once, in order");
-    assert!(receiver.received().iter().any(|r| r.status == 503));
+    let received = receiver.received();
+    assert!(received.iter().any(|r| r.status == 503));
+    let busy = received
+        .iter()
+        .position(|r| r.status == 429)
+        .expect("a 429");
+    let rest = received[busy + 1].at - received[busy].at;
+    assert!(
+        rest >= Duration::from_millis(2900),
+        "Retry-After: 3 honoured, waited {rest:?}"
+    );
     wait_until("an empty outbox", Duration::from_secs(10), || {
         daemon.metric("onrust_outbox_pending") == 0.0
     });

@@ -400,10 +400,13 @@ pub struct Received {
     pub body: String,
     /// The status the receiver answered.
     pub status: u16,
+    /// When it came.
+    pub at: Instant,
 }
 
 /// A webhook receiver on loopback: answers 204, or the status set with
-/// [`Receiver::answer_next`], and records every request.
+/// [`Receiver::answer_next`] (a 429 with `Retry-After: 3`), and records every
+/// request.
 pub struct Receiver {
     /// Where it listens.
     pub address: SocketAddr,
@@ -443,6 +446,7 @@ impl Receiver {
                                 (!script.is_empty()).then(|| script.remove(0))
                             };
                             let (status, delay) = next.unwrap_or((204, Duration::ZERO));
+                            let at = Instant::now();
                             tokio::time::sleep(delay).await;
                             let headers = headers
                                 .iter()
@@ -454,8 +458,15 @@ impl Receiver {
                                 headers,
                                 body,
                                 status,
+                                at,
                             });
-                            axum::http::StatusCode::from_u16(status).expect("status")
+                            let status = axum::http::StatusCode::from_u16(status).expect("status");
+                            let retry_after = (status == axum::http::StatusCode::TOO_MANY_REQUESTS)
+                                .then_some([(axum::http::header::RETRY_AFTER, "3")]);
+                            (
+                                status,
+                                axum::response::AppendHeaders(retry_after.into_iter().flatten()),
+                            )
                         }
                     },
                 );

@@ -41,6 +41,10 @@ pub enum Applied {
 pub struct Applier {
     pipeline: Pipeline,
     offsets: Offsets,
+    /// The offset due next on each assigned partition, to tell when the broker
+    /// skips some: what this process applied, or the group's commit when another
+    /// member read on meanwhile.
+    due: Offsets,
     raised: Vec<AlertEvent>,
     dirty: bool,
     /// The five-minute step of event time last written to the areas' history.
@@ -75,6 +79,7 @@ impl Applier {
         Ok(Applier {
             pipeline,
             offsets,
+            due: Offsets::new(),
             raised: Vec::new(),
             dirty: false,
             history_step: None,
@@ -102,6 +107,29 @@ impl Applier {
         &self.offsets
     }
 
+    /// A partition is assigned to this process, its group's commit `committed`:
+    /// the next offset due is the further of that and what this process applied.
+    pub fn assigned(&mut self, topic: &str, partition: i32, committed: Option<i64>) {
+        let applied = self
+            .offsets
+            .get(topic)
+            .and_then(|partitions| partitions.get(&partition))
+            .copied();
+        let at = Position {
+            topic,
+            partition,
+            offset: 0,
+        };
+        match applied.max(committed) {
+            Some(due) => set_offset(&mut self.due, at, due),
+            None => {
+                if let Some(partitions) = self.due.get_mut(topic) {
+                    partitions.remove(&partition);
+                }
+            }
+        }
+    }
+
     /// Whether anything was applied since the last checkpoint.
     pub fn dirty(&self) -> bool {
         self.dirty
@@ -126,7 +154,11 @@ impl Applier {
             self.live.metrics.skipped.inc();
             return Applied::Skipped;
         }
-        if let Some(expected) = applied.filter(|&expected| at.offset > expected) {
+        let due = self
+            .due
+            .get(at.topic)
+            .and_then(|partitions| partitions.get(&at.partition).copied());
+        if let Some(expected) = due.filter(|&expected| at.offset > expected) {
             // Transaction markers take one offset each and compaction removes some;
             // anything else is posts we will never see (retention ran out, or a
             // broker that answers a fetch from inside a batch with the next batch).
@@ -140,16 +172,8 @@ impl Applier {
                 );
             }
         }
-        match self.offsets.get_mut(at.topic) {
-            Some(partitions) => {
-                partitions.insert(at.partition, at.offset + 1);
-            }
-            // A topic's name is allocated once, not per message.
-            None => {
-                let partitions = [(at.partition, at.offset + 1)].into_iter().collect();
-                self.offsets.insert(at.topic.to_string(), partitions);
-            }
-        }
+        set_offset(&mut self.offsets, at, at.offset + 1);
+        set_offset(&mut self.due, at, at.offset + 1);
         self.dirty = true;
         let now_ms = chrono::Utc::now().timestamp_millis();
         let metrics = &self.live.metrics;
@@ -248,6 +272,20 @@ impl Applier {
     }
 }
 
+/// Sets `offsets` of `at`'s partition to `next`; a topic's name is allocated once,
+/// not per message.
+fn set_offset(offsets: &mut Offsets, at: Position<'_>, next: i64) {
+    match offsets.get_mut(at.topic) {
+        Some(partitions) => {
+            partitions.insert(at.partition, next);
+        }
+        None => {
+            let partitions = [(at.partition, next)].into_iter().collect();
+            offsets.insert(at.topic.to_string(), partitions);
+        }
+    }
+}
+
 fn describe(offsets: &Offsets) -> String {
     let parts: Vec<String> = offsets
         .iter()
@@ -301,6 +339,7 @@ mod tests {
             offset,
         };
         let now = Instant::now();
+        applier.assigned("posts", 0, None);
         for offset in 0..3 {
             assert_eq!(
                 applier.apply(at(offset), &post(offset), None, now),
@@ -316,6 +355,24 @@ mod tests {
         assert_eq!(metrics.skipped.get(), 1);
         assert_eq!(metrics.offsets_missed.get(), 7, "offsets 3 to 9 never came");
         assert_eq!(applier.offsets()["posts"][&0], 11);
+        // Handed back after another member read on to 50: no gap, a handover.
+        applier.assigned("posts", 0, Some(50));
+        assert_eq!(
+            applier.apply(at(50), &post(50), None, now),
+            Applied::Accepted
+        );
+        assert_eq!(applier.live().metrics.offsets_missed.get(), 7);
+        // Handed back at a commit behind what this process applied: 11 is due.
+        applier.assigned("posts", 0, Some(40));
+        assert_eq!(
+            applier.apply(at(40), &post(40), None, now),
+            Applied::Skipped
+        );
+        assert_eq!(
+            applier.apply(at(51), &post(51), None, now),
+            Applied::Accepted
+        );
+        assert_eq!(applier.live().metrics.offsets_missed.get(), 7);
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -29,6 +29,9 @@ use crate::settings::KafkaSettings;
 /// The header that carries a dead letter's rejection reason.
 pub const REASON_HEADER: &str = "onrust-reject-reason";
 
+/// How long an assignment waits for the group's committed offsets.
+const COMMITTED_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How long a checkpoint waits for the dead-letter topic to acknowledge.
 const DEAD_LETTER_FLUSH: Duration = Duration::from_secs(10);
 
@@ -104,7 +107,7 @@ impl ClientContext for GroupContext {
 }
 
 impl ConsumerContext for GroupContext {
-    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(partitions) = rebalance {
             let names: Vec<String> = partitions
                 .elements()
@@ -112,6 +115,22 @@ impl ConsumerContext for GroupContext {
                 .map(|p| format!("{}/{}", p.topic(), p.partition()))
                 .collect();
             eprintln!("onrust: assigned partitions: {}", names.join(", "));
+            // Where each partition goes on: the group's commit, when another member
+            // read on past what this process applied, tells a gap from a handover.
+            let committed = consumer
+                .committed_offsets((*partitions).clone(), COMMITTED_TIMEOUT)
+                .ok();
+            let mut ingest = self.ingest.lock().unwrap_or_else(PoisonError::into_inner);
+            for element in partitions.elements() {
+                let commit = committed
+                    .as_ref()
+                    .and_then(|c| c.find_partition(element.topic(), element.partition()))
+                    .and_then(|p| p.offset().to_raw())
+                    .filter(|&offset| offset >= 0);
+                ingest
+                    .applier
+                    .assigned(element.topic(), element.partition(), commit);
+            }
         }
     }
 
