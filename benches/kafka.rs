@@ -21,6 +21,8 @@
 //!
 //! Prints one JSON line.
 
+#[allow(dead_code, reason = "shared by the benches, each using a part")]
+mod end_to_end;
 #[path = "../tests/services.rs"]
 #[allow(dead_code, reason = "shared with the tests, which use all of it")]
 mod services;
@@ -30,6 +32,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use end_to_end::{quantile, scenario_texts};
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use services::{free_port, produce_to, Broker, Daemon, Receiver};
@@ -189,19 +192,7 @@ fn produce_paced(broker: &Broker, topic: &str, posts: &[String], rate: u64) -> f
 /// `count` posts: the scenarios' texts in turn, one every 20 ms of event time,
 /// spread over the scenarios' areas, each with a unique id.
 fn posts(count: usize) -> Vec<String> {
-    let dir = root().join("tests/scenarios");
-    let mut texts = Vec::new();
-    for entry in std::fs::read_dir(&dir).expect("scenarios") {
-        let path = entry.expect("entry").path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if name.ends_with(".jsonl") && !name.ends_with(".expected.jsonl") {
-            for line in std::fs::read_to_string(&path).expect("scenario").lines() {
-                let value: serde_json::Value = serde_json::from_str(line).expect("JSON");
-                texts.push(value["text"].as_str().expect("text").to_string());
-            }
-        }
-    }
-    texts.sort();
+    let texts = scenario_texts();
     let areas = ["GM0014", "GM0017", "GM0363", "GM0599", "GM1680"];
     let start_ms = 1_795_737_600_000i64;
     (0..count)
@@ -237,24 +228,4 @@ fn wait(mut condition: impl FnMut() -> bool, limit: Duration) {
         assert!(start.elapsed() < limit, "timed out");
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-/// The upper bound of the histogram bucket where the cumulative count reaches `q`
-/// (a histogram with one series: other labels are ignored).
-fn quantile(text: &str, name: &str, q: f64) -> Option<f64> {
-    let prefix = format!("{name}_bucket{{");
-    let buckets: Vec<(f64, f64)> = text
-        .lines()
-        .filter_map(|l| l.strip_prefix(&prefix))
-        .filter_map(|rest| {
-            let (labels, count) = rest.split_once("} ")?;
-            let bound = labels.split_once("le=\"")?.1.split_once('"')?.0;
-            Some((bound.parse().ok()?, count.parse().ok()?))
-        })
-        .collect();
-    let total = buckets.last()?.1;
-    buckets
-        .iter()
-        .find(|(_, count)| *count >= q * total)
-        .map(|(bound, _)| *bound)
 }

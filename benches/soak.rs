@@ -14,6 +14,8 @@
 //! `onrust_ingest_delay_seconds`. The last line compares the first and the last
 //! five minutes.
 
+#[allow(dead_code, reason = "shared by the benches, each using a part")]
+mod end_to_end;
 #[path = "../tests/services.rs"]
 #[allow(dead_code, reason = "shared with the tests, which use all of it")]
 mod services;
@@ -25,10 +27,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use end_to_end::{delta_quantile, scenario_texts};
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use services::{free_port, Broker, Daemon};
-use support::{root, TempDir};
+use support::TempDir;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -72,7 +75,7 @@ fn main() {
 
     let stop = Arc::new(AtomicBool::new(false));
     let producer = {
-        let (stop, address, texts) = (Arc::clone(&stop), broker.address(), texts());
+        let (stop, address, texts) = (Arc::clone(&stop), broker.address(), scenario_texts());
         std::thread::spawn(move || produce(&address, rate, areas, &texts, &stop))
     };
     let mut samples = Vec::new();
@@ -162,58 +165,10 @@ fn produce(address: &str, rate: u64, areas: usize, texts: &[String], stop: &Atom
     sent
 }
 
-/// The scenarios' post texts.
-fn texts() -> Vec<String> {
-    let mut texts = Vec::new();
-    for entry in std::fs::read_dir(root().join("tests/scenarios")).expect("scenarios") {
-        let path = entry.expect("entry").path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if name.ends_with(".jsonl") && !name.ends_with(".expected.jsonl") {
-            for line in std::fs::read_to_string(&path).expect("scenario").lines() {
-                let value: serde_json::Value = serde_json::from_str(line).expect("JSON");
-                texts.push(value["text"].as_str().expect("text").to_string());
-            }
-        }
-    }
-    texts.sort();
-    texts
-}
-
 /// The sum of a metric's series in a text exposition.
 fn metric(text: &str, name: &str) -> f64 {
     text.lines()
         .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
         .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
         .sum()
-}
-
-/// The bucket bound where the count of observations between two scrapes reaches
-/// `q`: that interval's quantile alone, not the whole run's.
-fn delta_quantile(before: &str, after: &str, name: &str, q: f64) -> Option<f64> {
-    let buckets = |text: &str| -> Vec<(f64, f64)> {
-        let prefix = format!("{name}_bucket{{le=\"");
-        text.lines()
-            .filter_map(|l| l.strip_prefix(&prefix))
-            .filter_map(|rest| {
-                let (bound, count) = rest.split_once("\"} ")?;
-                Some((bound.parse().ok()?, count.parse().ok()?))
-            })
-            .collect()
-    };
-    let (old, new) = (buckets(before), buckets(after));
-    let deltas: Vec<(f64, f64)> = new
-        .iter()
-        .map(|&(bound, count)| {
-            let earlier = old
-                .iter()
-                .find(|(b, _)| *b == bound)
-                .map_or(0.0, |(_, c)| *c);
-            (bound, count - earlier)
-        })
-        .collect();
-    let total = deltas.last()?.1;
-    deltas
-        .iter()
-        .find(|(_, count)| *count >= q * total)
-        .map(|(bound, _)| *bound)
 }
