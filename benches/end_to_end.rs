@@ -1,7 +1,19 @@
-//! What the end-to-end benches (`kafka`, `soak`) share: the scenarios' post texts,
-//! and quantiles read from a Prometheus text exposition.
+//! What the end-to-end benches (`kafka`, `soak`) share: their options, the
+//! scenarios' post texts, and quantiles read from a Prometheus text exposition.
 
 use crate::support::root;
+
+/// The number after `name` on the bench's command line, if given.
+pub fn option(name: &str) -> Option<u64> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(|v| {
+            v.parse()
+                .unwrap_or_else(|_| panic!("{name} takes a number, not {v:?}"))
+        })
+}
 
 /// Every post text of the scenarios in `tests/scenarios`, sorted.
 pub fn scenario_texts() -> Vec<String> {

@@ -32,24 +32,17 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use end_to_end::{quantile, scenario_texts};
+use end_to_end::{option, quantile, scenario_texts};
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use services::{free_port, produce_to, Broker, Daemon, Receiver};
 use support::{root, TempDir};
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let option = |name: &str, default: u64| -> u64 {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .map_or(default, |v| v.parse().expect("a number"))
-    };
-    let total = option("--posts", 500_000) as usize;
-    let rate = option("--rate", 20_000);
-    let seconds = option("--seconds", 20);
-    let incident_rate = option("--incident-rate", 2_000);
+    let total = option("--posts").unwrap_or(500_000) as usize;
+    let rate = option("--rate").unwrap_or(20_000);
+    let seconds = option("--seconds").unwrap_or(20);
+    let incident_rate = option("--incident-rate").unwrap_or(2_000);
 
     let broker = Broker::start();
     for topic in ["bulk", "paced", "incident", "posts.dead"] {

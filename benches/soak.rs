@@ -27,20 +27,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use end_to_end::{delta_quantile, scenario_texts};
+use end_to_end::{delta_quantile, option, scenario_texts};
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use services::{free_port, Broker, Daemon};
+use services::{free_port, metric_in as metric, Broker, Daemon};
 use support::TempDir;
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let option = |name: &str| -> Option<u64> {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .map(|v| v.parse().expect("a number"))
-    };
     let Some(minutes) = option("--minutes") else {
         println!("soak: not run; `cargo bench --bench soak -- --minutes 30 --rate 20000`");
         return;
@@ -163,12 +156,4 @@ fn produce(address: &str, rate: u64, areas: usize, texts: &[String], stop: &Atom
     }
     let _ = producer.flush(Duration::from_secs(30));
     sent
-}
-
-/// The sum of a metric's series in a text exposition.
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
-        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
-        .sum()
 }

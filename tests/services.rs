@@ -18,6 +18,18 @@ use rdkafka::TopicPartitionList;
 
 use crate::support::{onrust, TempDir};
 
+/// The sum of every series of metric `name` (a `{label}` selector may follow the
+/// name) in a Prometheus text exposition; 0 when there is none.
+pub fn metric_in(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|line| {
+            line.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 /// A free loopback port (bound, then released for the service to take).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -572,16 +584,10 @@ impl Daemon {
     /// A metric's value from `/metrics`, summed over its series (0 when absent);
     /// `name` may carry labels as exported, `name{a="x",b="y"}`.
     pub fn metric(&self, name: &str) -> f64 {
-        let Some((200, text)) = self.get("/metrics") else {
-            return 0.0;
-        };
-        text.lines()
-            .filter(|line| {
-                line.strip_prefix(name)
-                    .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
-            })
-            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
+        match self.get("/metrics") {
+            Some((200, text)) => metric_in(&text, name),
+            _ => 0.0,
+        }
     }
 
     /// Its log so far.
