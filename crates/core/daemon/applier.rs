@@ -41,10 +41,6 @@ pub enum Applied {
 pub struct Applier {
     pipeline: Pipeline,
     offsets: Offsets,
-    /// The offset due next on each assigned partition, to tell when the broker
-    /// skips some: what this process applied, or the group's commit when another
-    /// member read on meanwhile.
-    due: Offsets,
     raised: Vec<AlertEvent>,
     dirty: bool,
     /// The five-minute step of event time last written to the areas' history.
@@ -79,7 +75,6 @@ impl Applier {
         Ok(Applier {
             pipeline,
             offsets,
-            due: Offsets::new(),
             raised: Vec::new(),
             dirty: false,
             history_step: None,
@@ -107,26 +102,23 @@ impl Applier {
         &self.offsets
     }
 
-    /// A partition is assigned to this process, its group's commit `committed`:
-    /// the next offset due is the further of that and what this process applied.
+    /// A partition is assigned to this process, its group's commit `committed`.
+    /// When another member read on past what this process applied, the group's
+    /// commit is where this process goes on: the posts between are that member's,
+    /// and the jump is a handover, not a gap.
     pub fn assigned(&mut self, topic: &str, partition: i32, committed: Option<i64>) {
         let applied = self
             .offsets
             .get(topic)
             .and_then(|partitions| partitions.get(&partition))
             .copied();
-        let at = Position {
-            topic,
-            partition,
-            offset: 0,
-        };
-        match applied.max(committed) {
-            Some(due) => set_offset(&mut self.due, at, due),
-            None => {
-                if let Some(partitions) = self.due.get_mut(topic) {
-                    partitions.remove(&partition);
-                }
-            }
+        if let Some(commit) = committed.filter(|&c| applied.is_none_or(|a| c > a)) {
+            let at = Position {
+                topic,
+                partition,
+                offset: commit,
+            };
+            set_offset(&mut self.offsets, at, commit);
         }
     }
 
@@ -154,11 +146,7 @@ impl Applier {
             self.live.metrics.skipped.inc();
             return Applied::Skipped;
         }
-        let due = self
-            .due
-            .get(at.topic)
-            .and_then(|partitions| partitions.get(&at.partition).copied());
-        if let Some(expected) = due.filter(|&expected| at.offset > expected) {
+        if let Some(expected) = applied.filter(|&expected| at.offset > expected) {
             // Transaction markers take one offset each and compaction removes some;
             // anything else is posts we will never see (retention ran out, or a
             // broker that answers a fetch from inside a batch with the next batch).
@@ -173,7 +161,6 @@ impl Applier {
             }
         }
         set_offset(&mut self.offsets, at, at.offset + 1);
-        set_offset(&mut self.due, at, at.offset + 1);
         self.dirty = true;
         let now_ms = chrono::Utc::now().timestamp_millis();
         let metrics = &self.live.metrics;
@@ -362,7 +349,7 @@ mod tests {
             Applied::Accepted
         );
         assert_eq!(applier.live().metrics.offsets_missed.get(), 7);
-        // Handed back at a commit behind what this process applied: 11 is due.
+        // Handed back at a commit behind what this process applied (51): that stands.
         applier.assigned("posts", 0, Some(40));
         assert_eq!(
             applier.apply(at(40), &post(40), None, now),
