@@ -544,6 +544,11 @@ fn the_broker_going_away_mid_stream_and_back_loses_and_repeats_nothing() {
     });
     // Longer than the session timeout (6 s): the group forgets the member.
     std::thread::sleep(Duration::from_secs(8));
+    assert!(
+        daemon.log().contains("Connection refused"),
+        "the log says why: {}",
+        daemon.log()
+    );
     assert_eq!(
         daemon.get("/healthz").map(|(s, _)| s),
         Some(200),

@@ -69,7 +69,13 @@ impl ProducerContext for DeadLetterContext {
 pub struct GroupContext {
     ingest: Arc<Mutex<Ingest>>,
     live: Arc<Live>,
+    /// When each of librdkafka's error messages was last logged.
+    errors_logged: Mutex<HashMap<String, Instant>>,
 }
+
+/// The same librdkafka error (a broker refusing connections, a wrong SASL
+/// password) is logged at most once in this long.
+const ERROR_LOG_INTERVAL: Duration = Duration::from_secs(30);
 
 impl ClientContext for GroupContext {
     fn error(&self, error: KafkaError, reason: &str) {
@@ -79,7 +85,9 @@ impl ClientContext for GroupContext {
             eprintln!(
                 "onrust: kafka: every broker is down ({reason}); not ready until one answers"
             );
+            return;
         }
+        self.log_error(format!("{error}: {reason}"));
     }
 
     fn stats(&self, statistics: Statistics) {
@@ -103,6 +111,29 @@ impl ClientContext for GroupContext {
             .map(|p| p.consumer_lag)
             .sum();
         self.live.metrics.consumer_lag.set(lag);
+    }
+}
+
+impl GroupContext {
+    /// Logs a Kafka error, but the same one at most once per `ERROR_LOG_INTERVAL`:
+    /// a broker that is down is reported every few seconds by each of several
+    /// connections, and the log must stay readable.
+    fn log_error(&self, message: String) {
+        let mut logged = self
+            .errors_logged
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if logged
+            .get(&message)
+            .is_none_or(|at| at.elapsed() >= ERROR_LOG_INTERVAL)
+        {
+            eprintln!("onrust: kafka: {message}");
+            // Messages carry timings ("after 5002ms"): forget them now and then.
+            if logged.len() >= 256 {
+                logged.clear();
+            }
+            logged.insert(message, Instant::now());
+        }
     }
 }
 
@@ -319,6 +350,7 @@ pub fn run(
         .create_with_context(GroupContext {
             ingest: Arc::clone(&ingest),
             live: Arc::clone(&live),
+            errors_logged: Mutex::new(HashMap::new()),
         })
         .context("creating the Kafka consumer")?;
     if !wait_for_topics(&consumer, kafka, &live) {
@@ -339,7 +371,7 @@ pub fn run(
             let arrived = Instant::now();
             match result {
                 Ok(message) => lock(&ingest).handle(&message, arrived),
-                Err(error) => eprintln!("onrust: kafka: {error}"),
+                Err(error) => consumer.context().log_error(error.to_string()),
             }
         }
         if last_checkpoint.elapsed() >= interval {
