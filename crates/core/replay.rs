@@ -45,7 +45,7 @@ struct DeadLetter<'a> {
 /// `onrust replay`: the pipeline over a file, alert events to standard output.
 pub fn run(args: &ReplayArgs) -> Result<()> {
     let settings = Settings::load(&args.config)?;
-    let mut pipeline = Pipeline::new(&settings, settings.pseudonymiser(true)?)?;
+    let mut pipeline = Pipeline::new(&settings, settings.pseudonymiser_or_random()?)?;
     let input = File::open(&args.input)
         .map_err(|e| UsageError(format!("{}: {e}", args.input.display())))?;
     let mut dead: Box<dyn Write> = match &args.dead_letters {

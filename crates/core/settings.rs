@@ -389,10 +389,19 @@ impl Settings {
         Ok(())
     }
 
-    /// The pseudonymiser keyed by the variable `privacy.author_key_env` names. When
-    /// the variable is unset, `run` fails (`random_if_unset` false), while `demo` and
-    /// `replay` take a random key that lives only as long as the process.
-    pub fn pseudonymiser(&self, random_if_unset: bool) -> Result<Pseudonymiser, UsageError> {
+    /// The pseudonymiser keyed by the variable `privacy.author_key_env` names; an
+    /// error naming it when it is unset (what `run` needs).
+    pub fn pseudonymiser(&self) -> Result<Pseudonymiser, UsageError> {
+        self.keyed_pseudonymiser(false)
+    }
+
+    /// As [`Settings::pseudonymiser`], but with a random key that lives only as
+    /// long as the process when the variable is unset (`demo`, `replay`).
+    pub fn pseudonymiser_or_random(&self) -> Result<Pseudonymiser, UsageError> {
+        self.keyed_pseudonymiser(true)
+    }
+
+    fn keyed_pseudonymiser(&self, random_if_unset: bool) -> Result<Pseudonymiser, UsageError> {
         let name = &self.privacy.author_key_env;
         let key = match std::env::var(name).ok().filter(|v| !v.is_empty()) {
             Some(key) => key.into_bytes(),

@@ -48,7 +48,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let mut settings = Settings::load(&args.config)?;
     let secrets = settings.secrets()?;
     settings.kafka.options.extend(secrets.kafka_options);
-    let pipeline = Pipeline::new(&settings, settings.pseudonymiser(false)?)?;
+    let pipeline = Pipeline::new(&settings, settings.pseudonymiser()?)?;
     if args.check_config {
         println!("{}: configuration is valid", args.config.display());
         return Ok(());
@@ -132,7 +132,7 @@ pub fn demo(args: &DemoArgs) -> Result<()> {
     let pipeline = Pipeline::with_areas(
         &settings,
         Some(("built-in areas".into(), geometry)),
-        settings.pseudonymiser(true)?,
+        settings.pseudonymiser_or_random()?,
     )?;
     let state = std::env::temp_dir().join(format!("onrust-demo-{}", std::process::id()));
     let _cleanup = RemoveOnDrop(state.clone());
