@@ -11,7 +11,7 @@
 //! its own baseline and the share a quarter of the other areas reach right now, so
 //! a national wave raises no local alert, and it raises at most one national `info`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use chrono::{DateTime, SecondsFormat};
 use serde::{Deserialize, Serialize};
@@ -262,19 +262,26 @@ struct ActiveAlert {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct AreaState {
+    id: String,
     name: String,
     /// The minute of its newest post.
     last_post_minute: i64,
     /// The next hour (index since the epoch) its baseline has to learn.
     next_hour: i64,
+    /// The last hour-end minute it is due to be visited at.
+    hour_visit: i64,
+    /// The last minute it was visited.
+    visited: Option<i64>,
+    /// Whether its shortest window had posts at its last visit (it counts among the
+    /// areas with posts then).
+    has_recent_posts: bool,
     windows: AreaWindows,
-    /// This minute's sum of each configured window, by length.
-    tallies: Vec<(usize, Tally)>,
     baseline: Baseline,
     rules: Vec<RuleState>,
     active: Vec<Option<ActiveAlert>>,
     evidence: Vec<KeptPost>,
-    other_words: Vec<(i64, String)>,
+    /// Masked texts of posts without tension, oldest minute first.
+    other_words: VecDeque<(i64, String)>,
 }
 
 /// A tense post kept as possible evidence, its text masked.
@@ -287,15 +294,81 @@ struct KeptPost {
     author: Option<Pseudonym>,
 }
 
+/// Where an area sits in the engine's table of areas.
+type AreaIndex = u32;
+
+/// What follows from the configuration: the window lengths, and how far back an
+/// area keeps its buckets.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct Layout {
+    /// Configured window lengths, shortest first, without repeats.
+    lengths: Vec<usize>,
+    /// How many buckets an area keeps: its longest window or an hour (the baseline
+    /// learns whole hours), plus how far posts may run ahead of the closed minute.
+    capacity: usize,
+    /// An area with fewer posts than this in its longest window can neither fire a
+    /// rule nor count toward the country's spread of shares: it is only visited when
+    /// its windows change.
+    quiet_below: u32,
+}
+
+impl Layout {
+    fn of(config: &EngineConfig) -> Layout {
+        let mut lengths: Vec<usize> = config.windows.iter().map(|&w| w.max(1) as usize).collect();
+        if lengths.is_empty() {
+            lengths.push(60);
+        }
+        lengths.sort_unstable();
+        lengths.dedup();
+        let longest = lengths.last().copied().unwrap_or(60);
+        let lead = config.allowed_lateness_ms.max(0).div_euclid(MINUTE_MS) as usize + 2;
+        let quiet_below = config
+            .rules
+            .iter()
+            .map(|rule| rule.min_posts.max(1))
+            .chain([MIN_POSTS_FOR_TYPICAL, ELEVATED_MIN_TENSION_POSTS])
+            .min()
+            .unwrap_or(1);
+        Layout {
+            capacity: longest.max(60) + lead + 1,
+            lengths,
+            quiet_below,
+        }
+    }
+
+    fn shortest(&self) -> usize {
+        self.lengths.first().copied().unwrap_or(60)
+    }
+
+    fn longest(&self) -> usize {
+        self.lengths.last().copied().unwrap_or(60)
+    }
+}
+
 /// The engine. Its state (not its configuration) can be saved as bytes and
 /// restored, so that a restart continues exactly where the last checkpoint was.
+///
+/// Each minute only the areas that need it are visited: those whose windows change
+/// this minute (a bucket enters or leaves one; visits scheduled when a bucket gets
+/// its first post), those that close an hour with posts, and those that need
+/// watching every minute (enough posts to fire, or a rule under way). A quiet
+/// area costs nothing in the minutes nothing happens to it.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Engine {
     #[serde(skip)]
     config: EngineConfig,
+    layout: Layout,
+    areas: Vec<AreaState>,
     #[serde(skip)]
-    longest: usize,
-    areas: BTreeMap<String, AreaState>,
+    index: HashMap<String, AreaIndex>,
+    /// Visits due, by minute.
+    due: BTreeMap<i64, Vec<AreaIndex>>,
+    /// Areas visited every minute.
+    watched: BTreeSet<AreaIndex>,
+    /// Every post of every area, for the country's figures.
+    country: Option<AreaWindows>,
+    /// Areas whose shortest window has posts.
+    areas_with_posts: usize,
     closed_minute: Option<i64>,
     newest_ms: Option<i64>,
     global_share: Ewma,
@@ -304,14 +377,19 @@ pub struct Engine {
     counters: Counters,
 }
 
+/// Where each area of `areas` is, by id.
+fn index_by_id(areas: &[AreaState]) -> HashMap<String, AreaIndex> {
+    areas
+        .iter()
+        .enumerate()
+        .map(|(i, state)| (state.id.clone(), i as AreaIndex))
+        .collect()
+}
+
 /// Saved engine state that cannot be read back (corrupt, or from another version).
 #[derive(Debug, thiserror::Error)]
 #[error("saved engine state is unreadable: {0}")]
 pub struct StateError(postcard::Error);
-
-fn longest_window(config: &EngineConfig) -> usize {
-    config.windows.iter().copied().max().unwrap_or(60).max(1) as usize
-}
 
 /// The national rule's name.
 pub const NATIONAL_RULE: &str = "national_tension";
@@ -319,11 +397,15 @@ pub const NATIONAL_RULE: &str = "national_tension";
 impl Engine {
     /// An engine with no state.
     pub fn new(config: EngineConfig) -> Engine {
-        let longest = longest_window(&config);
         Engine {
+            layout: Layout::of(&config),
             config,
-            longest,
-            areas: BTreeMap::new(),
+            areas: Vec::new(),
+            index: HashMap::new(),
+            due: BTreeMap::new(),
+            watched: BTreeSet::new(),
+            country: None,
+            areas_with_posts: 0,
             closed_minute: None,
             newest_ms: None,
             global_share: Ewma::with_half_life(7.0 * 24.0),
@@ -339,17 +421,53 @@ impl Engine {
         postcard::to_stdvec(self).unwrap_or_default()
     }
 
-    /// An engine with `config` and the state `saved` by [`Engine::save`].
+    /// An engine with `config` and the state `saved` by [`Engine::save`]. When the
+    /// windows or the lateness changed since, every area's windows are laid out
+    /// anew and its visits scheduled again.
     pub fn restore(config: EngineConfig, saved: &[u8]) -> Result<Engine, StateError> {
         let mut engine: Engine = postcard::from_bytes(saved).map_err(StateError)?;
-        engine.longest = longest_window(&config);
+        engine.index = index_by_id(&engine.areas);
+        let layout = Layout::of(&config);
         engine.config = config;
+        if layout != engine.layout {
+            engine.layout = layout;
+            engine.relayout();
+        }
         Ok(engine)
+    }
+
+    /// After a change of windows: new capacities, fresh sums, and every visit the
+    /// buckets held call for.
+    fn relayout(&mut self) {
+        let capacity = self.layout.capacity;
+        if let Some(country) = &mut self.country {
+            country.set_capacity(capacity);
+        }
+        self.due.clear();
+        for index in 0..self.areas.len() {
+            self.areas[index].windows.set_capacity(capacity);
+            self.watched.insert(index as AreaIndex);
+            let buckets: Vec<i64> = self.areas[index]
+                .windows
+                .buckets()
+                .map(|(b, _)| b)
+                .collect();
+            for bucket in buckets {
+                self.schedule(index as AreaIndex, bucket);
+            }
+        }
     }
 
     /// The last minute closed and evaluated (epoch minutes), if any.
     pub fn closed_minute(&self) -> Option<i64> {
         self.closed_minute
+    }
+
+    /// The areas in id order.
+    fn areas_by_id(&self) -> Vec<&AreaState> {
+        let mut areas: Vec<&AreaState> = self.areas.iter().collect();
+        areas.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        areas
     }
 
     /// Every area seen, in id order, with its windows at the last closed minute.
@@ -358,13 +476,11 @@ impl Engine {
             return Vec::new();
         };
         let global_share = self.global_share_or(0.02);
-        let mut lengths = self.config.windows.clone();
-        lengths.sort_unstable();
-        lengths.dedup();
-        self.areas
-            .iter()
-            .map(|(id, state)| AreaFigures {
-                id: id.clone(),
+        let lengths: Vec<u32> = self.layout.lengths.iter().map(|&l| l as u32).collect();
+        self.areas_by_id()
+            .into_iter()
+            .map(|state| AreaFigures {
+                id: state.id.clone(),
                 name: state.name.clone(),
                 windows: lengths
                     .iter()
@@ -397,8 +513,14 @@ impl Engine {
 
     /// The alerts firing now, areas in id order, then the national one.
     pub fn firing(&self) -> impl Iterator<Item = &AlertEvent> {
-        self.areas
-            .values()
+        let mut under_alert: Vec<&AreaState> = self
+            .areas
+            .iter()
+            .filter(|state| state.active.iter().any(Option::is_some))
+            .collect();
+        under_alert.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        under_alert
+            .into_iter()
             .flat_map(|state| state.active.iter().flatten())
             .chain(self.national_alert.iter())
             .map(|active| &active.event)
@@ -427,47 +549,7 @@ impl Engine {
         }
         match post.area {
             None => self.counters.unresolved += 1,
-            Some((id, name)) => {
-                if !self.areas.contains_key(id) && self.areas.len() >= self.config.max_areas {
-                    self.evict();
-                }
-                self.counters.aggregated += 1;
-                let longest = self.longest;
-                let threshold = self.config.tension_threshold;
-                let keep = self.config.evidence_posts;
-                let state = self
-                    .areas
-                    .entry(id.to_string())
-                    .or_insert_with(|| AreaState {
-                        name: name.to_string(),
-                        last_post_minute: minute,
-                        next_hour: minute.div_euclid(60),
-                        windows: AreaWindows::new(longest, minute),
-                        tallies: Vec::new(),
-                        baseline: Baseline::default(),
-                        rules: Vec::new(),
-                        active: Vec::new(),
-                        evidence: Vec::new(),
-                        other_words: Vec::new(),
-                    });
-                state.last_post_minute = state.last_post_minute.max(minute);
-                if let Some(bucket) = state.windows.bucket_mut(minute) {
-                    bucket.add(
-                        post.tension,
-                        post.sentiment,
-                        post.negative,
-                        threshold,
-                        post.located,
-                    );
-                }
-                if post.tension >= threshold {
-                    keep_evidence(&mut state.evidence, post, minute, keep.max(1) * 4);
-                } else if state.other_words.len() < OTHER_POSTS_KEPT {
-                    state
-                        .other_words
-                        .push((minute, crate::mask::mask_personal(post.text)));
-                }
-            }
+            Some((id, name)) => self.aggregate(post, id, name, minute),
         }
         let newest = self
             .newest_ms
@@ -477,22 +559,144 @@ impl Engine {
         self.close_until(watermark_minute, out);
     }
 
+    /// Adds a located post to its area's bucket and the country's.
+    fn aggregate(&mut self, post: &ScoredPost<'_>, id: &str, name: &str, minute: i64) {
+        let index = match self.index.get(id) {
+            Some(&index) => index,
+            None => {
+                if self.areas.len() >= self.config.max_areas {
+                    self.evict();
+                }
+                self.new_area(id, name, minute)
+            }
+        };
+        self.counters.aggregated += 1;
+        let threshold = self.config.tension_threshold;
+        let capacity = self.layout.capacity;
+        let country = self
+            .country
+            .get_or_insert_with(|| AreaWindows::new(capacity, minute));
+        if let Some((bucket, _)) = country.bucket_mut(minute) {
+            bucket.add(
+                post.tension,
+                post.sentiment,
+                post.negative,
+                threshold,
+                post.located,
+            );
+        }
+        let keep = self.config.evidence_posts.max(1) * 4;
+        let oldest_kept = self
+            .closed_minute
+            .map(|closed| closed - self.layout.longest() as i64);
+        let state = &mut self.areas[index as usize];
+        state.last_post_minute = state.last_post_minute.max(minute);
+        let mut first_in_bucket = false;
+        if let Some((bucket, is_new)) = state.windows.bucket_mut(minute) {
+            bucket.add(
+                post.tension,
+                post.sentiment,
+                post.negative,
+                threshold,
+                post.located,
+            );
+            first_in_bucket = is_new;
+        }
+        if post.tension >= threshold {
+            keep_evidence(&mut state.evidence, post, minute, keep);
+        } else {
+            if let Some(oldest) = oldest_kept {
+                forget_other_words(&mut state.other_words, oldest);
+            }
+            if state.other_words.len() < OTHER_POSTS_KEPT {
+                let at = state.other_words.partition_point(|(m, _)| *m <= minute);
+                state
+                    .other_words
+                    .insert(at, (minute, crate::mask::mask_personal(post.text)));
+            }
+        }
+        if first_in_bucket {
+            self.schedule(index, minute);
+        }
+    }
+
+    /// A new area, with nothing learnt.
+    fn new_area(&mut self, id: &str, name: &str, minute: i64) -> AreaIndex {
+        let index = self.areas.len() as AreaIndex;
+        self.areas.push(AreaState {
+            id: id.to_string(),
+            name: name.to_string(),
+            last_post_minute: minute,
+            next_hour: minute.div_euclid(60),
+            hour_visit: i64::MIN,
+            visited: None,
+            has_recent_posts: false,
+            windows: AreaWindows::new(self.layout.capacity, minute),
+            baseline: Baseline::default(),
+            rules: Vec::new(),
+            active: Vec::new(),
+            evidence: Vec::new(),
+            other_words: VecDeque::new(),
+        });
+        self.index.insert(id.to_string(), index);
+        index
+    }
+
+    /// Schedules the visits a bucket with posts calls for: when it enters the
+    /// windows, when it leaves each of them, and at the end of its hour.
+    fn schedule(&mut self, index: AreaIndex, bucket: i64) {
+        let after = self.closed_minute.unwrap_or(i64::MIN);
+        let hour_end = bucket.div_euclid(60) * 60 + 59;
+        let mut minutes: Vec<i64> = std::iter::once(bucket)
+            .chain(self.layout.lengths.iter().map(|&l| bucket + l as i64))
+            .filter(|&m| m > after)
+            .collect();
+        let state = &mut self.areas[index as usize];
+        if state.hour_visit != hour_end && hour_end > after {
+            state.hour_visit = hour_end;
+            minutes.push(hour_end);
+        }
+        for minute in minutes {
+            self.due.entry(minute).or_default().push(index);
+        }
+    }
+
     /// Forgets the tenth of the areas that have been quiet longest and have no
     /// alert under way (at least one area): a batch, so that a flood of new ids
     /// costs one sort per many insertions, not a scan per post.
     fn evict(&mut self) {
-        let mut quiet: Vec<(i64, String)> = self
+        let mut quiet: Vec<(i64, &str, usize)> = self
             .areas
             .iter()
+            .enumerate()
             .filter(|(_, state)| state.rules.iter().all(RuleState::is_idle))
-            .map(|(id, state)| (state.last_post_minute, id.clone()))
+            .map(|(i, state)| (state.last_post_minute, state.id.as_str(), i))
             .collect();
         quiet.sort_unstable();
         let batch = (self.config.max_areas / 10).max(1);
-        for (_, id) in quiet.into_iter().take(batch) {
-            self.areas.remove(&id);
-            self.counters.evicted += 1;
+        let mut forget = vec![false; self.areas.len()];
+        for (_, _, i) in quiet.into_iter().take(batch) {
+            forget[i] = true;
         }
+        let mut moved_to: Vec<Option<AreaIndex>> = Vec::with_capacity(self.areas.len());
+        let mut kept = Vec::with_capacity(self.areas.len());
+        for (state, forgotten) in std::mem::take(&mut self.areas).into_iter().zip(&forget) {
+            if *forgotten {
+                moved_to.push(None);
+                self.counters.evicted += 1;
+                self.areas_with_posts -= usize::from(state.has_recent_posts);
+            } else {
+                moved_to.push(Some(kept.len() as AreaIndex));
+                kept.push(state);
+            }
+        }
+        self.areas = kept;
+        self.index = index_by_id(&self.areas);
+        let moved = |index: &AreaIndex| moved_to.get(*index as usize).copied().flatten();
+        for visits in self.due.values_mut() {
+            *visits = visits.iter().filter_map(moved).collect();
+        }
+        self.watched = self.watched.iter().filter_map(moved).collect();
     }
 
     /// Closes every minute up to the newest post's (end of input): the remaining
@@ -506,7 +710,7 @@ impl Engine {
     fn close_until(&mut self, last: i64, out: &mut Vec<AlertEvent>) {
         let first = match self.closed_minute {
             Some(closed) => closed + 1,
-            None => match self.areas.values().map(|a| a.windows.newest()).min() {
+            None => match self.areas.iter().map(|a| a.windows.newest()).min() {
                 Some(oldest) => oldest.min(last),
                 None => return,
             },
@@ -518,68 +722,76 @@ impl Engine {
     }
 
     fn evaluate(&mut self, minute: i64, out: &mut Vec<AlertEvent>) {
-        let short = self.config.windows.iter().copied().min().unwrap_or(15) as usize;
-        // The country right now, per window: the total, and every area's tension
-        // share (sorted), to compare each area with the others.
-        let mut national: HashMap<usize, Tally> = HashMap::new();
-        let mut shares: HashMap<usize, Vec<f64>> = HashMap::new();
-        let longest = self.longest as i64;
-        for state in self
-            .areas
-            .values_mut()
-            .filter(|s| !s.is_idle(minute, longest))
-        {
-            state.windows.advance_to(minute);
-            // Each window summed once a minute; the rules below read these.
-            state.tallies.clear();
-            for &length in &self.config.windows {
-                let tally = state.windows.window(minute, length as usize);
-                state.tallies.push((length as usize, tally));
-                national.entry(length as usize).or_default().merge(&tally);
+        let lengths = std::mem::take(&mut self.layout.lengths);
+        let short_slot = 0;
+        let long_slot = lengths.len() - 1;
+        // Who is visited: the visits due now and the watched areas, each once.
+        let mut visits = self.due.remove(&minute).unwrap_or_default();
+        visits.extend(self.watched.iter().copied());
+        visits.retain(|&i| {
+            let state = &mut self.areas[i as usize];
+            let first = state.visited != Some(minute);
+            state.visited = Some(minute);
+            first
+        });
+        // The country right now, per window: every area's tension share (sorted),
+        // to compare each area with the others.
+        let mut shares: Vec<Vec<f64>> = vec![Vec::new(); lengths.len()];
+        for &i in &visits {
+            let state = &mut self.areas[i as usize];
+            state.windows.slide_to(minute, &lengths);
+            let has_posts = state.windows.sum(short_slot).posts > 0;
+            if has_posts != state.has_recent_posts {
+                state.has_recent_posts = has_posts;
+                if has_posts {
+                    self.areas_with_posts += 1;
+                } else {
+                    self.areas_with_posts -= 1;
+                }
+            }
+            for (slot, values) in shares.iter_mut().enumerate() {
+                let tally = state.windows.sum(slot);
                 if tally.posts >= MIN_POSTS_FOR_TYPICAL {
-                    shares
-                        .entry(length as usize)
-                        .or_default()
-                        .push(tally.tension_share());
+                    values.push(tally.tension_share());
                 }
             }
         }
-        for values in shares.values_mut() {
+        for values in &mut shares {
             values.sort_by(f64::total_cmp);
         }
-        let global_share = self.global_share_or(
-            national
-                .get(&self.longest)
-                .map_or(0.02, Tally::tension_share),
-        );
+        let country = self.country.as_mut().map(|country| {
+            country.slide_to(minute, &lengths);
+            (country.sum(short_slot), country.sum(long_slot))
+        });
+        let (country_short, country_long) = country.unwrap_or_default();
+        let global_share = self.global_share_or(if country_long.posts > 0 {
+            country_long.tension_share()
+        } else {
+            0.02
+        });
         let mut elevated_areas = 0usize;
-        let mut areas_with_posts = 0usize;
-        let rules = self.config.rules.clone();
-        for (id, state) in self.areas.iter_mut() {
-            // An area without posts in its longest window and without an alert or a
-            // condition under way has nothing to evaluate: skipping it keeps a minute's
-            // work proportional to the active areas, not to all areas ever seen.
-            if state.is_idle(minute, longest) {
-                continue;
-            }
+        let mut events: Vec<(AreaIndex, AlertEvent)> = Vec::new();
+        let rules = std::mem::take(&mut self.config.rules);
+        let longest = lengths[long_slot] as i64;
+        for &i in &visits {
+            let state = &mut self.areas[i as usize];
             state.rules.resize(rules.len(), RuleState::default());
             state.active.resize(rules.len(), None);
-            let short_tally = state.tally(short);
-            if short_tally.posts > 0 {
-                areas_with_posts += 1;
-                let own = state.baseline.tension_share(global_share);
-                if short_tally.tension_posts >= 3
-                    && short_tally.tension_share() >= 2.0 * own.max(0.01)
-                {
-                    elevated_areas += 1;
-                }
+            let short_tally = state.windows.sum(short_slot);
+            let own = state.baseline.tension_share(global_share);
+            if short_tally.tension_posts >= ELEVATED_MIN_TENSION_POSTS
+                && short_tally.tension_share() >= 2.0 * own.max(0.01)
+            {
+                elevated_areas += 1;
             }
-            for (slot, rule) in rules.iter().enumerate() {
+            let longest_share = state.windows.sum(long_slot).tension_share();
+            for (rule_slot, rule) in rules.iter().enumerate() {
                 let length = rule.window_minutes as usize;
-                let tally = state.tally(length);
+                let window_slot = lengths.iter().position(|&l| l == length);
+                let tally = window_slot.map_or_else(Tally::default, |s| state.windows.sum(s));
                 let own = (tally.posts >= MIN_POSTS_FOR_TYPICAL).then(|| tally.tension_share());
-                let others = shares
-                    .get(&length)
+                let others = window_slot
+                    .and_then(|s| shares.get(s))
                     .map_or(0.0, |v| upper_quartile_without(v, own));
                 let expected_share = state.baseline.tension_share(global_share).max(others);
                 let expected_posts = state
@@ -595,23 +807,22 @@ impl Engine {
                     }
                 };
                 let lift = tally.tension_share() / expected_share.max(0.005);
-                let longest_share = state.tally(self.longest).tension_share();
                 let holds = metric >= rule.threshold
                     && tally.posts >= rule.min_posts
                     && tally.tension_posts >= rule.min_tension_posts
                     && lift >= rule.min_lift
                     && (!rule.rising || tally.tension_share() > longest_share);
                 let cleared = metric < rule.clear_below;
-                match state.rules[slot].step(rule, minute, holds, cleared) {
+                match state.rules[rule_slot].step(rule, minute, holds, cleared) {
                     Transition::None => {}
                     Transition::Fire { since } => {
                         let event = AlertEvent {
-                            id: alert_id(id, &rule.name, since),
+                            id: alert_id(&state.id, &rule.name, since),
                             status: AlertStatus::Firing,
                             rule: rule.name.clone(),
                             severity: rule.severity,
                             area: AreaRef {
-                                id: id.clone(),
+                                id: state.id.clone(),
                                 name: state.name.clone(),
                             },
                             starts_at: rfc3339(since * MINUTE_MS),
@@ -623,34 +834,47 @@ impl Engine {
                                 expected_share,
                                 metric,
                             ),
-                            evidence: evidence(state, minute, length, self.config.evidence_posts),
+                            evidence: evidence(
+                                state,
+                                minute,
+                                length,
+                                longest,
+                                &tally,
+                                self.config.evidence_posts,
+                            ),
                         };
-                        out.push(event.clone());
-                        state.active[slot] = Some(ActiveAlert { event });
+                        events.push((i, event.clone()));
+                        state.active[rule_slot] = Some(ActiveAlert { event });
                     }
-                    Transition::Resolve { since } => resolve(&mut state.active[slot], since, out),
+                    Transition::Resolve { since } => {
+                        if let Some(event) = resolved(&mut state.active[rule_slot], since) {
+                            events.push((i, event));
+                        }
+                    }
                 }
             }
             learn_closed_hour(state, minute);
-            let window_start = minute - self.longest as i64;
+            let window_start = minute - longest;
             state.evidence.retain(|kept| kept.minute > window_start);
-            state.other_words.retain(|(m, _)| *m > window_start);
-        }
-        if (minute + 1).rem_euclid(60) == 0 {
-            if let Some(hour) = national.get(&self.longest) {
-                if hour.posts > 0 {
-                    self.global_share.update(hour.tension_share());
-                }
+            forget_other_words(&mut state.other_words, window_start);
+            let quiet = state.windows.sum(long_slot).posts < self.layout.quiet_below;
+            if quiet && state.rules.iter().all(RuleState::is_idle) {
+                self.watched.remove(&i);
+            } else {
+                self.watched.insert(i);
             }
         }
-        self.evaluate_national(
-            minute,
-            elevated_areas,
-            areas_with_posts,
-            &national,
-            short,
-            out,
-        );
+        self.config.rules = rules;
+        self.layout.lengths = lengths;
+        // Areas in id order, each area's rules in their order.
+        events
+            .sort_by(|(a, _), (b, _)| self.areas[*a as usize].id.cmp(&self.areas[*b as usize].id));
+        out.extend(events.into_iter().map(|(_, event)| event));
+        if (minute + 1).rem_euclid(60) == 0 && country_long.posts > 0 {
+            self.global_share.update(country_long.tension_share());
+        }
+        let with_posts = self.areas_with_posts;
+        self.evaluate_national(minute, elevated_areas, with_posts, &country_short, out);
     }
 
     fn evaluate_national(
@@ -658,15 +882,14 @@ impl Engine {
         minute: i64,
         elevated: usize,
         with_posts: usize,
-        national: &HashMap<usize, Tally>,
-        short: usize,
+        tally: &Tally,
         out: &mut Vec<AlertEvent>,
     ) {
         let rule = Rule {
             name: NATIONAL_RULE.into(),
             severity: Severity::Info,
             metric: Metric::TensionZ,
-            window_minutes: short as u32,
+            window_minutes: self.layout.shortest() as u32,
             threshold: 1.0,
             clear_below: 1.0,
             min_posts: 0,
@@ -684,7 +907,6 @@ impl Engine {
         };
         let holds =
             elevated >= self.config.national_min_areas && share >= self.config.national_area_share;
-        let tally = national.get(&short).copied().unwrap_or_default();
         match self.national.step(&rule, minute, holds, !holds) {
             Transition::None => {}
             Transition::Fire { since } => {
@@ -701,7 +923,7 @@ impl Engine {
                     ends_at: None,
                     observed: Observed::of(
                         rule.window_minutes,
-                        &tally,
+                        tally,
                         0.0,
                         self.global_share.mean(),
                         share,
@@ -715,7 +937,9 @@ impl Engine {
                 out.push(event.clone());
                 self.national_alert = Some(ActiveAlert { event });
             }
-            Transition::Resolve { since } => resolve(&mut self.national_alert, since, out),
+            Transition::Resolve { since } => {
+                out.extend(resolved(&mut self.national_alert, since));
+            }
         }
     }
 }
@@ -728,7 +952,10 @@ const MIN_POSTS_FOR_TYPICAL: u32 = 3;
 /// nothing is left): the share a quarter of the other areas reach right now. An area
 /// has to stand out from that to be local news.
 fn upper_quartile_without(sorted: &[f64], own: Option<f64>) -> f64 {
-    let skip = own.and_then(|own| sorted.iter().position(|v| *v == own));
+    let skip = own.and_then(|own| {
+        let first = sorted.partition_point(|v| v.total_cmp(&own).is_lt());
+        (sorted.get(first) == Some(&own)).then_some(first)
+    });
     let others = sorted.len() - usize::from(skip.is_some());
     if others == 0 {
         return 0.0;
@@ -741,39 +968,33 @@ fn upper_quartile_without(sorted: &[f64], own: Option<f64>) -> f64 {
     sorted[index.min(sorted.len() - 1)]
 }
 
+/// An area with this many tense posts in its shortest window, and twice its
+/// expected share, counts as elevated for the national rule.
+const ELEVATED_MIN_TENSION_POSTS: u32 = 3;
+
 /// Posts without tension kept per area for the terms' comparison.
 const OTHER_POSTS_KEPT: usize = 200;
 
 /// Ends an active alert: its firing event again, `resolved`, ending at `since`.
-fn resolve(active: &mut Option<ActiveAlert>, since: i64, out: &mut Vec<AlertEvent>) {
-    if let Some(active) = active.take() {
+fn resolved(active: &mut Option<ActiveAlert>, since: i64) -> Option<AlertEvent> {
+    active.take().map(|active| {
         let mut event = active.event;
         event.status = AlertStatus::Resolved;
         event.ends_at = Some(rfc3339(since * MINUTE_MS));
-        out.push(event);
+        event
+    })
+}
+
+/// Drops the texts of posts without tension from minute `oldest` and before.
+fn forget_other_words(other_words: &mut VecDeque<(i64, String)>, oldest: i64) {
+    while other_words.front().is_some_and(|(m, _)| *m <= oldest) {
+        other_words.pop_front();
     }
 }
 
 /// Hours of silence learnt at most when an idle area wakes: after two weeks the
 /// baseline has forgotten the rest anyway.
 const MAX_SILENT_HOURS: i64 = 14 * 24;
-
-impl AreaState {
-    /// This minute's sum of the window of `length` minutes (computed at the start of
-    /// the minute's evaluation; every window length a rule uses is configured).
-    fn tally(&self, length: usize) -> Tally {
-        self.tallies
-            .iter()
-            .find(|(l, _)| *l == length)
-            .map_or_else(Tally::default, |(_, tally)| *tally)
-    }
-
-    /// Whether the area had no post in its longest window and has no alert active or
-    /// starting: there is nothing to evaluate for it.
-    fn is_idle(&self, minute: i64, longest: i64) -> bool {
-        minute - self.last_post_minute >= longest && self.rules.iter().all(RuleState::is_idle)
-    }
-}
 
 /// Learns the hour that ends at `minute` into the area's baseline, after the silent
 /// hours it skipped while idle (each learnt as an hour without posts).
@@ -800,47 +1021,67 @@ fn learn_closed_hour(state: &mut AreaState, minute: i64) {
 
 /// Keeps a tense post as possible evidence: the most tense first, newest first among
 /// equals, at most `bound` posts, and one post per author (the more tense, then the
-/// newer), so that one account posting over and over cannot fill the evidence.
+/// newer), so that one account posting over and over cannot fill the evidence. The
+/// text is masked only once the post is known to be kept.
 fn keep_evidence(kept: &mut Vec<KeptPost>, post: &ScoredPost<'_>, minute: i64, bound: usize) {
-    let more_evident = |a: &KeptPost, b: &KeptPost| {
-        b.tension
-            .total_cmp(&a.tension)
-            .then(b.minute.cmp(&a.minute))
+    let more_evident = |a: (f32, i64), b: (f32, i64)| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1));
+    let rank = |k: &KeptPost| (k.tension, k.minute);
+    let candidate = (post.tension, minute);
+    let same_author = post
+        .author
+        .and_then(|author| kept.iter().position(|k| k.author == Some(author)));
+    let replaces = match same_author {
+        Some(index) => {
+            if more_evident(candidate, rank(&kept[index])).is_ge() {
+                return;
+            }
+            Some(index)
+        }
+        None => None,
     };
-    let candidate = KeptPost {
+    if replaces.is_none()
+        && kept.len() >= bound
+        && kept
+            .last()
+            .is_some_and(|last| more_evident(candidate, rank(last)).is_ge())
+    {
+        return;
+    }
+    let keeping = KeptPost {
         minute,
         tension: post.tension,
         id: post.id.to_string(),
         text: crate::mask::mask_personal(post.text),
         author: post.author,
     };
-    if let Some(author) = post.author {
-        if let Some(index) = kept.iter().position(|k| k.author == Some(author)) {
-            if more_evident(&candidate, &kept[index]).is_lt() {
-                kept[index] = candidate;
-                kept.sort_by(more_evident);
-            }
-            return;
-        }
+    match replaces {
+        Some(index) => kept[index] = keeping,
+        None => kept.push(keeping),
     }
-    kept.push(candidate);
-    kept.sort_by(more_evident);
+    kept.sort_by(|a, b| more_evident(rank(a), rank(b)));
     kept.truncate(bound);
 }
 
 /// The evidence of an alert: the most tense posts of the window, the words that set
-/// them apart from the area's other posts, and how the window's posts were located.
-fn evidence(state: &AreaState, minute: i64, length: usize, keep: usize) -> Evidence {
+/// them apart from the area's other posts of its longest window, and how the
+/// window's posts (`tally`) were located.
+fn evidence(
+    state: &AreaState,
+    minute: i64,
+    length: usize,
+    longest: i64,
+    tally: &Tally,
+    keep: usize,
+) -> Evidence {
     let start = minute - length as i64;
     let tense: Vec<&KeptPost> = state
         .evidence
         .iter()
         .filter(|kept| kept.minute > start)
         .collect();
-    let counts = state.tally(length).located;
     let located = Located::IN_AREA
         .iter()
-        .zip(counts)
+        .zip(tally.located)
         .filter(|(_, n)| *n > 0)
         .map(|(how, n)| (how.as_str().to_string(), n))
         .collect();
@@ -855,7 +1096,11 @@ fn evidence(state: &AreaState, minute: i64, length: usize, keep: usize) -> Evide
         .collect();
     let terms = distinguishing_terms(
         tense.iter().map(|kept| kept.text.as_str()),
-        state.other_words.iter().map(|(_, text)| text.as_str()),
+        state
+            .other_words
+            .iter()
+            .filter(|(m, _)| *m >= minute - longest)
+            .map(|(_, text)| text.as_str()),
     );
     Evidence {
         terms,
@@ -1135,7 +1380,7 @@ mod tests {
         assert!(flooded);
         assert!(engine.counters().evicted >= 4_900);
         assert!(
-            engine.areas.contains_key("town"),
+            engine.index.contains_key("town"),
             "an area under alert is never forgotten"
         );
     }

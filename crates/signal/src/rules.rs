@@ -110,6 +110,10 @@ impl Rule {
                 self.clear_below, self.threshold
             ));
         }
+        if self.threshold <= 0.0 {
+            // A rule that held on an empty window would fire in every quiet area.
+            return Err(format!("threshold {} must be above 0", self.threshold));
+        }
         if self.hold_minutes == 0 || self.clear_minutes == 0 {
             return Err("hold_minutes and clear_minutes must be at least 1".into());
         }
@@ -325,5 +329,14 @@ mod tests {
             ..Rule::defaults()[1].clone()
         };
         assert!(odd_window.validate(&[15, 60]).is_err());
+        let fires_on_nothing = Rule {
+            threshold: 0.0,
+            clear_below: -1.0,
+            ..Rule::defaults()[1].clone()
+        };
+        assert!(fires_on_nothing
+            .validate(&[15, 60])
+            .expect_err("zero threshold")
+            .contains("above 0"));
     }
 }
