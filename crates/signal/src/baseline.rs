@@ -3,8 +3,14 @@
 //!
 //! Volume is learnt per hour of the day (a city centre is busy at 17:00 and quiet
 //! at 04:00) as a mean of hourly counts that forgets with a half-life of a week of
-//! that hour. The tension share is learnt over all hours and shrunk toward the
-//! global share until the area has posts enough.
+//! that hour. Once a weekday has been seen on three weeks, its own level scales
+//! that profile (a market town on Saturday, a business district on Sunday): each
+//! weekday keeps the ratio of its posts to what the hourly profile expected, shrunk
+//! toward 1 so that a village's handful of posts moves nothing, and takes the median
+//! of its last four weeks, so that one festival or one incident moves nothing
+//! either (which is why it learns even while an alert is active). The tension share is
+//! learnt over all hours and shrunk toward the global share until the area has
+//! posts enough.
 //!
 //! An incident must not become the new normal within the hour: while an alert is
 //! active the area's hours are not learnt at all, and otherwise each hour is
@@ -15,6 +21,22 @@ use crate::stats::{shrunk_share, Ewma};
 
 /// Hours of a day.
 pub const HOURS_PER_DAY: usize = 24;
+
+/// Days of a week.
+const DAYS_PER_WEEK: usize = 7;
+
+/// The epoch (1970-01-01) was a Thursday: day 3 of a week that starts on Monday.
+const EPOCH_WEEKDAY: i64 = 3;
+
+/// Until a weekday has been seen on this many weeks, it is taken as an average day.
+const MIN_WEEKS_FOR_WEEKDAY: u32 = 3;
+
+/// A weekday's level is the median of its last this many weeks.
+const WEEKS_KEPT: usize = 4;
+
+/// Posts of prior weight at a ratio of 1 in a weekday's level: a day needs well
+/// more posts than this before its own ratio shows.
+const WEEKDAY_PRIOR_POSTS: f64 = 20.0;
 
 /// Volume forgets an observation of an hour of the day over a week of that hour.
 const VOLUME_HALF_LIFE_DAYS: f64 = 7.0;
@@ -35,6 +57,11 @@ pub const SHARE_PRIOR_WEIGHT: f64 = 200.0;
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Baseline {
     hourly_posts: [Ewma; HOURS_PER_DAY],
+    /// Each weekday's posts over what the hourly profile expected (Monday first).
+    weekday_level: [WeekdayLevel; DAYS_PER_WEEK],
+    /// The day being learnt (days since the epoch), its posts and the posts the
+    /// hourly profile expected of its hours so far.
+    day: (i64, f64, f64),
     posts_per_hour: Ewma,
     tension_posts_per_hour: Ewma,
 }
@@ -43,6 +70,8 @@ impl Default for Baseline {
     fn default() -> Self {
         Baseline {
             hourly_posts: [Ewma::with_half_life(VOLUME_HALF_LIFE_DAYS); HOURS_PER_DAY],
+            weekday_level: [WeekdayLevel::default(); DAYS_PER_WEEK],
+            day: (i64::MIN, 0.0, 0.0),
             posts_per_hour: Ewma::with_half_life(SHARE_HALF_LIFE_HOURS),
             tension_posts_per_hour: Ewma::with_half_life(SHARE_HALF_LIFE_HOURS),
         }
@@ -50,22 +79,23 @@ impl Default for Baseline {
 }
 
 impl Baseline {
-    /// Learns one closed hour: `posts` of which `tension_posts` were tense, at
-    /// `hour_of_day` (0–23). `frozen` (an alert is active) learns nothing.
-    pub fn learn_hour(&mut self, hour_of_day: usize, posts: u32, tension_posts: u32, frozen: bool) {
+    /// Learns one closed hour, `hour` hours since the epoch: `posts` of which
+    /// `tension_posts` were tense. `frozen` (an alert is active) learns nothing.
+    pub fn learn_hour(&mut self, hour: i64, posts: u32, tension_posts: u32, frozen: bool) {
+        // The weekday learns what came, unclipped and even under alert: its median
+        // takes care of the odd day.
+        self.learn_weekday(hour, f64::from(posts));
         if frozen {
             return;
         }
-        let slot = hour_of_day % HOURS_PER_DAY;
-        let volume = &mut self.hourly_posts[slot];
+        let expected = self.expected_hour(hour);
         let posts = f64::from(posts);
-        let clipped_posts = if volume.updates() >= MIN_DAYS_FOR_VOLUME {
-            let expected = volume.mean();
+        let clipped_posts = expected.map_or(posts, |expected| {
             posts.min(expected + WINSOR_SIGMAS * expected.sqrt() + WINSOR_SIGMAS)
-        } else {
-            posts
-        };
-        volume.update(clipped_posts);
+        });
+        // The hourly profile learns an average day's share of the hour.
+        let level = self.weekday_scale(hour);
+        self.hourly_posts[hour_of_day(hour)].update(clipped_posts / level);
         let share = if posts > 0.0 {
             f64::from(tension_posts) / posts
         } else {
@@ -79,11 +109,49 @@ impl Baseline {
             .update(clipped_share * clipped_posts);
     }
 
-    /// Expected posts in a window of `minutes` ending in `hour_of_day`, once that hour
-    /// has been seen on enough days; `None` before (a new area has no normal yet).
-    pub fn expected_posts(&self, hour_of_day: usize, minutes: f64) -> Option<f64> {
-        let volume = &self.hourly_posts[hour_of_day % HOURS_PER_DAY];
-        (volume.updates() >= MIN_DAYS_FOR_VOLUME).then(|| volume.mean() * minutes / 60.0)
+    /// Adds the hour to its day's sums; a day's last hour learns the day's level
+    /// into its weekday, as (posts + prior) / (expected + prior).
+    fn learn_weekday(&mut self, hour: i64, posts: f64) {
+        let day = hour.div_euclid(HOURS_PER_DAY as i64);
+        if self.day.0 != day {
+            self.day = (day, 0.0, 0.0);
+        }
+        let profile = &self.hourly_posts[hour_of_day(hour)];
+        if profile.updates() >= MIN_DAYS_FOR_VOLUME {
+            self.day.1 += posts;
+            self.day.2 += profile.mean();
+        }
+        if hour_of_day(hour) == HOURS_PER_DAY - 1 && self.day.2 > 0.0 {
+            let level = (self.day.1 + WEEKDAY_PRIOR_POSTS) / (self.day.2 + WEEKDAY_PRIOR_POSTS);
+            self.weekday_level[weekday(day)].push(level);
+        }
+    }
+
+    /// Expected posts in hour `hour` (hours since the epoch): the hour of the day's
+    /// mean, scaled by the weekday's level once that weekday is known; `None` until
+    /// the hour of the day has been seen on enough days.
+    fn expected_hour(&self, hour: i64) -> Option<f64> {
+        let volume = &self.hourly_posts[hour_of_day(hour)];
+        if volume.updates() < MIN_DAYS_FOR_VOLUME {
+            return None;
+        }
+        Some(volume.mean() * self.weekday_scale(hour))
+    }
+
+    /// How much busier than an average day the weekday of hour `hour` is: its
+    /// learnt level once seen on enough weeks, 1 before.
+    fn weekday_scale(&self, hour: i64) -> f64 {
+        self.weekday_level[weekday(hour.div_euclid(HOURS_PER_DAY as i64))]
+            .median()
+            .unwrap_or(1.0)
+    }
+
+    /// Expected posts in `minutes` minutes of hour `hour` (hours since the epoch),
+    /// once that hour of the day has been seen on enough days; `None` before (a new
+    /// area has no normal yet).
+    pub fn expected_posts(&self, hour: i64, minutes: f64) -> Option<f64> {
+        self.expected_hour(hour)
+            .map(|per_hour| per_hour * minutes / 60.0)
     }
 
     /// Expected posts in the `length` minutes ending with epoch minute `end`
@@ -97,7 +165,7 @@ impl Baseline {
             let hour = minute.div_euclid(60);
             let last = (hour * 60 + 59).min(end);
             let span = (last - minute + 1) as f64;
-            total += self.expected_posts(hour.rem_euclid(24) as usize, span)?;
+            total += self.expected_posts(hour, span)?;
             minute = last + 1;
         }
         Some(total)
@@ -121,26 +189,149 @@ impl Baseline {
     }
 }
 
+/// A weekday's levels (its posts over an average day's) of its last weeks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+struct WeekdayLevel {
+    /// The last [`WEEKS_KEPT`] levels, in a ring.
+    recent: [f32; WEEKS_KEPT],
+    /// Weeks learnt.
+    weeks: u32,
+}
+
+impl WeekdayLevel {
+    fn push(&mut self, level: f64) {
+        self.recent[self.weeks as usize % WEEKS_KEPT] = level as f32;
+        self.weeks = self.weeks.saturating_add(1);
+    }
+
+    /// The median of the weeks kept, once there are [`MIN_WEEKS_FOR_WEEKDAY`].
+    fn median(&self) -> Option<f64> {
+        if self.weeks < MIN_WEEKS_FOR_WEEKDAY {
+            return None;
+        }
+        let kept = (self.weeks as usize).min(WEEKS_KEPT);
+        let mut levels = self.recent;
+        let levels = &mut levels[..kept];
+        levels.sort_by(f32::total_cmp);
+        let middle = kept / 2;
+        let median = if kept % 2 == 0 {
+            (f64::from(levels[middle - 1]) + f64::from(levels[middle])) / 2.0
+        } else {
+            f64::from(levels[middle])
+        };
+        (median > 0.0).then_some(median)
+    }
+}
+
+/// The hour of the day (0–23) of hour `hour` since the epoch (UTC).
+fn hour_of_day(hour: i64) -> usize {
+    hour.rem_euclid(HOURS_PER_DAY as i64) as usize
+}
+
+/// The weekday (0 Monday … 6 Sunday) of day `day` since the epoch (UTC).
+fn weekday(day: i64) -> usize {
+    (day + EPOCH_WEEKDAY).rem_euclid(DAYS_PER_WEEK as i64) as usize
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Learns `days` more days (after those already learnt), `posts_at(hour of day)`
+    /// posts an hour, `share` of them tense.
     fn learn_days(
         baseline: &mut Baseline,
         days: usize,
         posts_at: impl Fn(usize) -> u32,
         share: f64,
     ) {
-        for _ in 0..days {
+        learn_week_days(baseline, days, |_, hour| posts_at(hour), share);
+    }
+
+    /// As [`learn_days`], with `posts_at(weekday, hour of day)`.
+    fn learn_week_days(
+        baseline: &mut Baseline,
+        days: usize,
+        posts_at: impl Fn(usize, usize) -> u32,
+        share: f64,
+    ) {
+        let first = if baseline.day.0 == i64::MIN {
+            0
+        } else {
+            baseline.day.0 + 1
+        };
+        for day in first..first + days as i64 {
             for hour in 0..HOURS_PER_DAY {
-                let posts = posts_at(hour);
+                let posts = posts_at(weekday(day), hour);
                 baseline.learn_hour(
-                    hour,
+                    day * HOURS_PER_DAY as i64 + hour as i64,
                     posts,
                     (f64::from(posts) * share).round() as u32,
                     false,
                 );
             }
+        }
+    }
+
+    /// An hour index (hours since the epoch) on the given weekday and hour of day.
+    fn hour_on(weekday_wanted: usize, hour: usize) -> i64 {
+        let day = (0..7).find(|&d| weekday(d) == weekday_wanted).unwrap_or(0);
+        day * HOURS_PER_DAY as i64 + hour as i64
+    }
+
+    const SATURDAY: usize = 5;
+    const TUESDAY: usize = 1;
+
+    #[test]
+    fn a_weekday_of_its_own_shows_once_seen_on_three_weeks() {
+        let market = |day: usize, _hour: usize| if day == SATURDAY { 200 } else { 40 };
+        let mut baseline = Baseline::default();
+        learn_week_days(&mut baseline, 14, market, 0.02);
+        let average = baseline
+            .expected_posts(hour_on(TUESDAY, 12), 60.0)
+            .expect("learnt");
+        let saturday = baseline
+            .expected_posts(hour_on(SATURDAY, 12), 60.0)
+            .expect("learnt");
+        assert_eq!(saturday, average, "two weeks: every day alike");
+        learn_week_days(&mut baseline, 21, market, 0.02);
+        let saturday = baseline
+            .expected_posts(hour_on(SATURDAY, 12), 60.0)
+            .expect("learnt");
+        let tuesday = baseline
+            .expected_posts(hour_on(TUESDAY, 12), 60.0)
+            .expect("learnt");
+        assert!((saturday - 200.0).abs() < 30.0, "{saturday}");
+        assert!((tuesday - 40.0).abs() < 6.0, "{tuesday}");
+    }
+
+    #[test]
+    fn one_festival_saturday_moves_no_weekday() {
+        let mut baseline = Baseline::default();
+        learn_days(&mut baseline, 35, |_| 40, 0.02);
+        let before = baseline
+            .expected_posts(hour_on(SATURDAY, 12), 60.0)
+            .expect("learnt");
+        let festival = |day: usize, _hour: usize| if day == SATURDAY { 400 } else { 40 };
+        learn_week_days(&mut baseline, 7, festival, 0.02);
+        let after = baseline
+            .expected_posts(hour_on(SATURDAY, 12), 60.0)
+            .expect("learnt");
+        assert!((after - before).abs() < before * 0.2, "{before} -> {after}");
+    }
+
+    #[test]
+    fn a_village_weekday_stays_an_average_day() {
+        let mut baseline = Baseline::default();
+        learn_week_days(
+            &mut baseline,
+            42,
+            |day, hour| u32::from(hour == 12 && (day == SATURDAY || day == TUESDAY)),
+            0.0,
+        );
+        for day in 0..7 {
+            let level = baseline.weekday_level[day].median().expect("learnt");
+            assert!((level - 1.0).abs() < 0.1, "weekday {day}: {level}");
         }
     }
 
@@ -180,12 +371,18 @@ mod tests {
     }
 
     #[test]
-    fn a_frozen_baseline_learns_nothing() {
+    fn a_frozen_baseline_learns_nothing_but_its_weekday_day() {
         let mut baseline = Baseline::default();
         learn_days(&mut baseline, 3, |_| 40, 0.02);
         let snapshot = baseline.clone();
-        baseline.learn_hour(21, 4_000, 3_000, true);
-        assert_eq!(baseline, snapshot);
+        baseline.learn_hour(3 * 24 + 21, 4_000, 3_000, true);
+        assert_eq!(baseline.hourly_posts, snapshot.hourly_posts);
+        assert_eq!(baseline.posts_per_hour, snapshot.posts_per_hour);
+        assert_eq!(
+            baseline.tension_posts_per_hour,
+            snapshot.tension_posts_per_hour
+        );
+        assert_eq!(baseline.day.1, 4_000.0, "the day's posts count it");
     }
 
     #[test]
@@ -219,7 +416,7 @@ mod tests {
         for _ in 0..5 {
             for hour in 0..HOURS_PER_DAY {
                 let posts = if hour == 22 { 600 } else { 60 };
-                baseline.learn_hour(hour, posts, 0, false);
+                baseline.learn_hour(hour as i64, posts, 0, false);
             }
         }
         // 15 minutes ending at 23:04: ten at 22:xx, five at 23:xx.

@@ -1005,17 +1005,12 @@ fn learn_closed_hour(state: &mut AreaState, minute: i64) {
     let hour_index = minute.div_euclid(60);
     let frozen = state.active.iter().any(Option::is_some);
     for silent in state.next_hour.max(hour_index - MAX_SILENT_HOURS)..hour_index {
-        state
-            .baseline
-            .learn_hour(silent.rem_euclid(24) as usize, 0, 0, frozen);
+        state.baseline.learn_hour(silent, 0, 0, frozen);
     }
     let hour = state.windows.window(minute, 60);
-    state.baseline.learn_hour(
-        hour_index.rem_euclid(24) as usize,
-        hour.posts,
-        hour.tension_posts,
-        frozen,
-    );
+    state
+        .baseline
+        .learn_hour(hour_index, hour.posts, hour.tension_posts, frozen);
     state.next_hour = hour_index + 1;
 }
 
@@ -1532,6 +1527,38 @@ mod tests {
                 "{fired:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_weekly_market_day_is_learnt_not_alerted() {
+        // 40 posts an hour, 300 on Saturdays (the epoch was a Thursday: day 2).
+        let saturday = |day: i64| (day + 3).rem_euclid(7) == 5;
+        let mut stream = Stream::new(2);
+        for day in 0..33 {
+            let rate = if saturday(day) { 300.0 } else { 40.0 };
+            stream.area(
+                "market",
+                day * DAY_MINUTES,
+                (day + 1) * DAY_MINUTES,
+                rate,
+                0.01,
+            );
+        }
+        let surge_days: Vec<i64> = stream
+            .run()
+            .iter()
+            .filter(|e| e.status == AlertStatus::Firing && e.rule == "volume_surge")
+            .filter_map(|e| DateTime::parse_from_rfc3339(&e.starts_at).ok())
+            .map(|t| t.timestamp().div_euclid(86_400))
+            .collect();
+        assert!(
+            surge_days.iter().any(|&day| day < 14 && saturday(day)),
+            "before the weekday is known a Saturday is a surge: {surge_days:?}"
+        );
+        assert!(
+            surge_days.iter().all(|&day| day < 21),
+            "once seen on three weeks it is normal: {surge_days:?}"
+        );
     }
 
     #[test]
