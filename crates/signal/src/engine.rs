@@ -446,6 +446,7 @@ impl Engine {
         self.due.clear();
         for index in 0..self.areas.len() {
             self.areas[index].windows.set_capacity(capacity);
+            self.areas[index].hour_visit = i64::MIN;
             self.watched.insert(index as AreaIndex);
             let buckets: Vec<i64> = self.areas[index]
                 .windows
@@ -1284,6 +1285,44 @@ mod tests {
         let n = stream.posts.len();
         let restarts = [1, n / 3, n / 2, n - n / 10, n - 1];
         assert_eq!(stream.run_restarting(&restarts), straight);
+    }
+
+    #[test]
+    fn restored_with_other_windows_it_sums_them_from_the_buckets_kept() {
+        let mut engine = Engine::new(EngineConfig::default());
+        let mut out = Vec::new();
+        for minute in 0..50 {
+            let id = minute.to_string();
+            engine.add(&bare_post(&id, minute * MINUTE_MS, "town", 0.9), &mut out);
+        }
+        let config = EngineConfig {
+            windows: vec![15, 30, 60],
+            ..EngineConfig::default()
+        };
+        let mut engine = Engine::restore(config, &engine.save()).expect("restores");
+        engine.add(&bare_post("50", 50 * MINUTE_MS, "town", 0.9), &mut out);
+        let closed = engine.closed_minute().expect("minutes closed");
+        let town = engine.figures().into_iter().next().expect("town");
+        let posts: Vec<(String, u32)> = town
+            .windows
+            .iter()
+            .map(|w| (w.window.clone(), w.posts))
+            .collect();
+        let expected = |length: i64| (closed + 1).min(length) as u32;
+        assert_eq!(
+            posts,
+            [
+                ("15m".to_string(), expected(15)),
+                ("30m".to_string(), expected(30)),
+                ("1h".to_string(), expected(60)),
+            ]
+        );
+        let area = &engine.areas[0];
+        assert_eq!(
+            area.windows.sum(1).posts,
+            expected(30),
+            "running sum made afresh"
+        );
     }
 
     #[test]

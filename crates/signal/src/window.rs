@@ -189,7 +189,12 @@ impl AreaWindows {
         if self.newest - bucket >= self.capacity as i64 {
             return None;
         }
-        let after = self.buckets.partition_point(|(b, _)| *b <= bucket);
+        // Posts come nearly in time order: the place is a step or two from the end.
+        let after = self
+            .buckets
+            .iter()
+            .rposition(|(b, _)| *b <= bucket)
+            .map_or(0, |i| i + 1);
         let is_new = after == 0 || self.buckets[after - 1].0 != bucket;
         if is_new {
             self.buckets.insert(after, (bucket, Tally::default()));
@@ -205,12 +210,16 @@ impl AreaWindows {
         self.buckets.iter().map(|(bucket, tally)| (*bucket, tally))
     }
 
+    /// The bucket `bucket`, if it has posts. Sliding asks for the newest buckets and
+    /// the oldest ones, so the look starts from the nearer end.
     fn bucket(&self, bucket: i64) -> Option<&Tally> {
-        self.buckets
-            .binary_search_by_key(&bucket, |(b, _)| *b)
-            .ok()
-            .and_then(|index| self.buckets.get(index))
-            .map(|(_, tally)| tally)
+        let oldest = self.buckets.front().map_or(bucket, |(b, _)| *b);
+        let found = if bucket - oldest < self.newest - bucket {
+            self.buckets.iter().find(|(b, _)| *b >= bucket)
+        } else {
+            self.buckets.iter().rev().find(|(b, _)| *b <= bucket)
+        };
+        found.filter(|(b, _)| *b == bucket).map(|(_, tally)| tally)
     }
 
     /// The sum of the `length` buckets ending at `end` (inclusive), made afresh.
