@@ -285,32 +285,25 @@ fn char_ngrams(
     offsets: &mut Vec<u32>,
     features: &mut Vec<HashedFeature>,
 ) {
+    let (min, max) = (
+        config.char_ngram_min as usize,
+        config.char_ngram_max as usize,
+    );
+    if form.is_ascii() && max <= MAX_PACKED_GRAM {
+        // The default 3- and 4-grams get a copy of the loop with the lengths fixed,
+        // which the compiler unrolls: this loop makes most of a post's features.
+        if (min, max) == (3, 4) {
+            ascii_char_ngrams(form, 3, 4, mask, features);
+        } else {
+            ascii_char_ngrams(form, min, max, mask, features);
+        }
+        return;
+    }
     padded.clear();
     padded.push('<');
     padded.push_str(form);
     padded.push('>');
     let bytes = padded.as_bytes();
-    let (min, max) = (
-        config.char_ngram_min as usize,
-        config.char_ngram_max as usize,
-    );
-    if padded.is_ascii() && max <= MAX_PACKED_GRAM {
-        // The common case, one byte a character: a rolling window over the bytes holds
-        // the last `max` of them, and each gram ending here is its low bytes.
-        let mut window = 0u64;
-        for (end, &byte) in bytes.iter().enumerate() {
-            window = (window << 8) | u64::from(byte);
-            for n in min..=max.min(end + 1) {
-                let gram = window & (u64::MAX >> (64 - 8 * n));
-                features.push(from_hash(
-                    packed_gram(namespace::CHAR_NGRAM, gram, n),
-                    1.0,
-                    mask,
-                ));
-            }
-        }
-        return;
-    }
     offsets.clear();
     offsets.extend(padded.char_indices().map(|(i, _)| i as u32));
     offsets.push(padded.len() as u32);
@@ -321,6 +314,40 @@ fn char_ngrams(
             features.push(from_hash(gram(namespace::CHAR_NGRAM, slice), 1.0, mask));
         }
     }
+}
+
+/// Pushes the `min..=max`-grams of `<form>` for an ASCII `form`, `max` at most
+/// [`MAX_PACKED_GRAM`].
+///
+/// One byte a character: a rolling window over `<form>` holds the last `max` bytes,
+/// and each gram ending at a byte is the window's low bytes. The marks go straight
+/// into the window, so the word is not copied.
+#[inline(always)]
+fn ascii_char_ngrams(
+    form: &str,
+    min: usize,
+    max: usize,
+    mask: u64,
+    features: &mut Vec<HashedFeature>,
+) {
+    features.reserve((form.len() + 2) * (max + 1 - min));
+    let mut window = 0u64;
+    let mut seen = 0usize;
+    let mut push = |byte: u8| {
+        window = (window << 8) | u64::from(byte);
+        seen += 1;
+        for n in min..max.min(seen) + 1 {
+            let gram = window & (u64::MAX >> (64 - 8 * n));
+            features.push(from_hash(
+                packed_gram(namespace::CHAR_NGRAM, gram, n),
+                1.0,
+                mask,
+            ));
+        }
+    };
+    push(b'<');
+    form.bytes().for_each(&mut push);
+    push(b'>');
 }
 
 #[cfg(test)]
