@@ -93,12 +93,34 @@ mod namespace {
     pub const LEXICON: u8 = 9;
 }
 
+/// The hashes a stem starts features with, kept with it in the stem cache so that a
+/// known word is not hashed again.
+#[derive(Debug, Clone, Copy)]
+struct StemHashes {
+    /// The stem as a word feature.
+    word: FeatureHash,
+    /// The stem as a negated word feature.
+    negated_word: FeatureHash,
+    /// The stem as the first word of a bigram.
+    bigram_first_half: FeatureHash,
+}
+
+impl StemHashes {
+    fn of(stem: &str) -> Self {
+        Self {
+            word: FeatureHash::new(namespace::WORD).str(stem),
+            negated_word: FeatureHash::new(namespace::NEGATED_WORD).str(stem),
+            bigram_first_half: FeatureHash::new(namespace::BIGRAM).str(stem),
+        }
+    }
+}
+
 /// Turns posts into hashed features. Owns every buffer it needs, so a warm
 /// featurizer allocates nothing per post.
 #[derive(Debug, Default)]
 pub struct Featurizer {
     tokens: Tokens,
-    stems: StemCache,
+    stems: StemCache<StemHashes>,
     padded: String,
     char_offsets: Vec<u32>,
     features: Vec<HashedFeature>,
@@ -187,24 +209,28 @@ impl Featurizer {
         for (token, form) in tokens.iter() {
             match token.kind {
                 TokenKind::Word => {
-                    let stem = if form.len() <= UNSTEMMED_LEN {
-                        form
+                    let cached = if form.len() <= UNSTEMMED_LEN {
+                        None
                     } else {
-                        stems.stem(lang, form)
+                        stems.stem(lang, form, StemHashes::of)
                     };
-                    let word_space = if token.negated {
-                        namespace::NEGATED_WORD
+                    let (stem, hashes) = match cached {
+                        Some((stem, hashes)) => (stem, *hashes),
+                        None => (form, StemHashes::of(form)),
+                    };
+                    let word_hash = if token.negated {
+                        hashes.negated_word
                     } else {
-                        namespace::WORD
+                        hashes.word
                     };
-                    push_hashed(features, mask, FeatureHash::new(word_space).str(stem), 1.0);
+                    push_hashed(features, mask, word_hash, 1.0);
                     if config.word_bigrams {
                         // FNV runs left to right, so the previous word's half of the
                         // bigram hash is kept rather than the word itself.
                         if let Some(first_half) = bigram_first_half {
                             push_hashed(features, mask, first_half.str(stem), 1.0);
                         }
-                        bigram_first_half = Some(FeatureHash::new(namespace::BIGRAM).str(stem));
+                        bigram_first_half = Some(hashes.bigram_first_half);
                     }
                     if config.char_ngram_min > 0 {
                         char_ngrams(form, config, mask, padded, char_offsets, features);
