@@ -93,12 +93,34 @@ mod namespace {
     pub const LEXICON: u8 = 9;
 }
 
+/// The hashes a stem starts features with, kept with it in the stem cache so that a
+/// known word is not hashed again.
+#[derive(Debug, Clone, Copy)]
+struct StemHashes {
+    /// The stem as a word feature.
+    word: FeatureHash,
+    /// The stem as a negated word feature.
+    negated_word: FeatureHash,
+    /// The stem as the first word of a bigram.
+    bigram_first_half: FeatureHash,
+}
+
+impl StemHashes {
+    fn of(stem: &str) -> Self {
+        Self {
+            word: FeatureHash::new(namespace::WORD).str(stem),
+            negated_word: FeatureHash::new(namespace::NEGATED_WORD).str(stem),
+            bigram_first_half: FeatureHash::new(namespace::BIGRAM).str(stem),
+        }
+    }
+}
+
 /// Turns posts into hashed features. Owns every buffer it needs, so a warm
 /// featurizer allocates nothing per post.
 #[derive(Debug, Default)]
 pub struct Featurizer {
     tokens: Tokens,
-    stems: StemCache,
+    stems: StemCache<StemHashes>,
     padded: String,
     char_offsets: Vec<u32>,
     features: Vec<HashedFeature>,
@@ -187,24 +209,28 @@ impl Featurizer {
         for (token, form) in tokens.iter() {
             match token.kind {
                 TokenKind::Word => {
-                    let stem = if form.len() <= UNSTEMMED_LEN {
-                        form
+                    let cached = if form.len() <= UNSTEMMED_LEN {
+                        None
                     } else {
-                        stems.stem(lang, form)
+                        stems.stem(lang, form, StemHashes::of)
                     };
-                    let word_space = if token.negated {
-                        namespace::NEGATED_WORD
+                    let (stem, hashes) = match cached {
+                        Some((stem, hashes)) => (stem, *hashes),
+                        None => (form, StemHashes::of(form)),
+                    };
+                    let word_hash = if token.negated {
+                        hashes.negated_word
                     } else {
-                        namespace::WORD
+                        hashes.word
                     };
-                    push_hashed(features, mask, FeatureHash::new(word_space).str(stem), 1.0);
+                    push_hashed(features, mask, word_hash, 1.0);
                     if config.word_bigrams {
                         // FNV runs left to right, so the previous word's half of the
                         // bigram hash is kept rather than the word itself.
                         if let Some(first_half) = bigram_first_half {
                             push_hashed(features, mask, first_half.str(stem), 1.0);
                         }
-                        bigram_first_half = Some(FeatureHash::new(namespace::BIGRAM).str(stem));
+                        bigram_first_half = Some(hashes.bigram_first_half);
                     }
                     if config.char_ngram_min > 0 {
                         char_ngrams(form, config, mask, padded, char_offsets, features);
@@ -285,32 +311,25 @@ fn char_ngrams(
     offsets: &mut Vec<u32>,
     features: &mut Vec<HashedFeature>,
 ) {
+    let (min, max) = (
+        config.char_ngram_min as usize,
+        config.char_ngram_max as usize,
+    );
+    if form.is_ascii() && max <= MAX_PACKED_GRAM {
+        // The default 3- and 4-grams get a copy of the loop with the lengths fixed,
+        // which the compiler unrolls: this loop makes most of a post's features.
+        if (min, max) == (3, 4) {
+            ascii_char_ngrams(form, 3, 4, mask, features);
+        } else {
+            ascii_char_ngrams(form, min, max, mask, features);
+        }
+        return;
+    }
     padded.clear();
     padded.push('<');
     padded.push_str(form);
     padded.push('>');
     let bytes = padded.as_bytes();
-    let (min, max) = (
-        config.char_ngram_min as usize,
-        config.char_ngram_max as usize,
-    );
-    if padded.is_ascii() && max <= MAX_PACKED_GRAM {
-        // The common case, one byte a character: a rolling window over the bytes holds
-        // the last `max` of them, and each gram ending here is its low bytes.
-        let mut window = 0u64;
-        for (end, &byte) in bytes.iter().enumerate() {
-            window = (window << 8) | u64::from(byte);
-            for n in min..=max.min(end + 1) {
-                let gram = window & (u64::MAX >> (64 - 8 * n));
-                features.push(from_hash(
-                    packed_gram(namespace::CHAR_NGRAM, gram, n),
-                    1.0,
-                    mask,
-                ));
-            }
-        }
-        return;
-    }
     offsets.clear();
     offsets.extend(padded.char_indices().map(|(i, _)| i as u32));
     offsets.push(padded.len() as u32);
@@ -321,6 +340,40 @@ fn char_ngrams(
             features.push(from_hash(gram(namespace::CHAR_NGRAM, slice), 1.0, mask));
         }
     }
+}
+
+/// Pushes the `min..=max`-grams of `<form>` for an ASCII `form`, `max` at most
+/// [`MAX_PACKED_GRAM`].
+///
+/// One byte a character: a rolling window over `<form>` holds the last `max` bytes,
+/// and each gram ending at a byte is the window's low bytes. The marks go straight
+/// into the window, so the word is not copied.
+#[inline(always)]
+fn ascii_char_ngrams(
+    form: &str,
+    min: usize,
+    max: usize,
+    mask: u64,
+    features: &mut Vec<HashedFeature>,
+) {
+    features.reserve((form.len() + 2) * (max + 1 - min));
+    let mut window = 0u64;
+    let mut seen = 0usize;
+    let mut push = |byte: u8| {
+        window = (window << 8) | u64::from(byte);
+        seen += 1;
+        for n in min..max.min(seen) + 1 {
+            let gram = window & (u64::MAX >> (64 - 8 * n));
+            features.push(from_hash(
+                packed_gram(namespace::CHAR_NGRAM, gram, n),
+                1.0,
+                mask,
+            ));
+        }
+    };
+    push(b'<');
+    form.bytes().for_each(&mut push);
+    push(b'>');
 }
 
 #[cfg(test)]

@@ -14,17 +14,26 @@ use crate::lang::Lang;
 /// of a day's words are a few thousand common ones, so a refill is quickly warm.
 pub const STEM_CACHE_CAPACITY: usize = 100_000;
 
-/// Word → stem, for one language. hashbrown's map, for `entry_ref`: one lookup that
-/// allocates only when the word is new.
-type Stems = hashbrown::HashMap<Box<str>, Box<str>, FxBuildHasher>;
+/// Word → stem and what the caller derived from it, for one language. hashbrown's
+/// map, for `entry_ref`: one lookup that allocates only when the word is new.
+type Stems<T> = hashbrown::HashMap<Box<str>, (Box<str>, T), FxBuildHasher>;
 
 /// A stemmer for every language rust-stemmers supports, with a cache per language.
-#[derive(Default)]
-pub struct StemCache {
-    languages: Vec<(Lang, Stemmer, Stems)>,
+/// Each stem is kept with a value the caller derives from it once (the featurizer
+/// keeps the stem's feature hashes, so a known word is not hashed again).
+pub struct StemCache<T> {
+    languages: Vec<(Lang, Stemmer, Stems<T>)>,
 }
 
-impl std::fmt::Debug for StemCache {
+impl<T> Default for StemCache<T> {
+    fn default() -> Self {
+        Self {
+            languages: Vec::new(),
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for StemCache<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let sizes: Vec<_> = self
             .languages
@@ -37,17 +46,22 @@ impl std::fmt::Debug for StemCache {
     }
 }
 
-impl StemCache {
+impl<T> StemCache<T> {
     /// An empty cache.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// The stem of `word` in `lang`; the word itself for a language without a stemmer.
-    pub fn stem<'a>(&'a mut self, lang: Lang, word: &'a str) -> &'a str {
-        let Some(algorithm) = lang.stemmer() else {
-            return word;
-        };
+    /// The stem of `word` in `lang`, with `derive` of it; `None` for a language
+    /// without a stemmer, whose words are their own stems. `derive` runs once per
+    /// word while the word stays in the cache.
+    pub fn stem(
+        &mut self,
+        lang: Lang,
+        word: &str,
+        derive: impl FnOnce(&str) -> T,
+    ) -> Option<(&str, &T)> {
+        let algorithm = lang.stemmer()?;
         let slot = match self.languages.iter().position(|(l, _, _)| *l == lang) {
             Some(slot) => slot,
             None => {
@@ -60,9 +74,12 @@ impl StemCache {
         if cache.len() >= STEM_CACHE_CAPACITY && !cache.contains_key(word) {
             cache.clear();
         }
-        cache
-            .entry_ref(word)
-            .or_insert_with(|| stemmer.stem(word).into())
+        let (stem, derived) = cache.entry_ref(word).or_insert_with(|| {
+            let stem: Box<str> = stemmer.stem(word).into();
+            let derived = derive(&stem);
+            (stem, derived)
+        });
+        Some((stem, derived))
     }
 }
 
@@ -70,29 +87,46 @@ impl StemCache {
 mod tests {
     use super::*;
 
+    fn stem(cache: &mut StemCache<usize>, lang: Lang, word: &str) -> Option<String> {
+        cache.stem(lang, word, str::len).map(|(stem, len)| {
+            assert_eq!(*len, stem.len(), "derived from the stem");
+            stem.to_string()
+        })
+    }
+
     #[test]
     fn stems_dutch_and_english() {
         let mut cache = StemCache::new();
-        assert_eq!(cache.stem(Lang::NL, "rellen"), "rell");
-        assert_eq!(cache.stem(Lang::NL, "relschoppers"), "relschopper");
-        assert_eq!(cache.stem(Lang::EN, "riots"), "riot");
-        assert_eq!(cache.stem(Lang::EN, "burning"), "burn");
+        assert_eq!(
+            stem(&mut cache, Lang::NL, "rellen").as_deref(),
+            Some("rell")
+        );
+        assert_eq!(
+            stem(&mut cache, Lang::NL, "relschoppers").as_deref(),
+            Some("relschopper")
+        );
+        assert_eq!(stem(&mut cache, Lang::EN, "riots").as_deref(), Some("riot"));
+        assert_eq!(
+            stem(&mut cache, Lang::EN, "burning").as_deref(),
+            Some("burn")
+        );
     }
 
     #[test]
     fn cached_result_equals_fresh_result() {
         let mut cache = StemCache::new();
-        let first = cache.stem(Lang::DE, "Polizisten").to_string();
-        assert_eq!(cache.stem(Lang::DE, "Polizisten"), first);
+        let first = stem(&mut cache, Lang::DE, "Polizisten");
+        assert!(first.is_some());
+        assert_eq!(stem(&mut cache, Lang::DE, "Polizisten"), first);
     }
 
     #[test]
-    fn languages_without_stemmer_keep_the_word() {
+    fn languages_without_stemmer_have_no_stem() {
         let mut cache = StemCache::new();
-        assert_eq!(cache.stem(Lang::UNDETERMINED, "rellen"), "rellen");
+        assert_eq!(stem(&mut cache, Lang::UNDETERMINED, "rellen"), None);
         assert_eq!(
-            cache.stem(Lang::from_code("pl").expect("code"), "policja"),
-            "policja"
+            stem(&mut cache, Lang::from_code("pl").expect("code"), "policja"),
+            None
         );
     }
 }

@@ -342,16 +342,18 @@ impl Scanner<'_> {
         // The ASCII part of the word, byte by byte; the rest, if any, by characters.
         let mut ascii_end = start;
         while let Some(&b) = bytes.get(ascii_end) {
-            let joiner = (b == b'\'' || b == b'-')
-                && bytes
-                    .get(ascii_end + 1)
-                    .is_some_and(u8::is_ascii_alphanumeric);
-            let clitic = ascii_end == start && b == b'\'';
-            if b.is_ascii_alphanumeric() || b == b'_' || joiner || clitic {
-                ascii_end += 1;
-            } else {
+            // Letters and digits first: the joiner and clitic rules look ahead.
+            let inside = b.is_ascii_alphanumeric()
+                || b == b'_'
+                || ((b == b'\'' || b == b'-')
+                    && bytes
+                        .get(ascii_end + 1)
+                        .is_some_and(u8::is_ascii_alphanumeric))
+                || (ascii_end == start && b == b'\'');
+            if !inside {
                 break;
             }
+            ascii_end += 1;
         }
         // A joiner before a non-ASCII letter ("l'été") needs the character rules too.
         let stopped_at_joiner = bytes
