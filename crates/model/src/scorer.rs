@@ -90,9 +90,12 @@ impl Scorer {
         };
         let (model_lang, prediction) = match self.models.iter().find(|m| m.lang == lang) {
             Some(model) => {
-                let features =
-                    self.featurizer
-                        .extract(lang, &model.features, model.lexicon.as_ref());
+                let features = self.featurizer.extract_seeing(
+                    lang,
+                    &model.features,
+                    model.lexicon.as_ref(),
+                    |made| model.prefetch(made),
+                );
                 (Some(model.lang), model.predict(features))
             }
             None => (None, self.mean_prediction(lang)),
@@ -114,10 +117,20 @@ impl Scorer {
             tension: 0.0,
         };
         let share = 1.0 / self.models.len() as f32;
-        for model in self.models.iter() {
-            let features = self
-                .featurizer
-                .extract(lang, &model.features, model.lexicon.as_ref());
+        let models = &self.models;
+        for model in models.iter() {
+            // The first extraction makes the features every model with the same
+            // configuration shares; their rows are fetched for all of them at once.
+            let features = self.featurizer.extract_seeing(
+                lang,
+                &model.features,
+                model.lexicon.as_ref(),
+                |made| {
+                    for other in models.iter().filter(|m| m.features == model.features) {
+                        other.prefetch(made);
+                    }
+                },
+            );
             let prediction = model.predict(features);
             for (m, p) in mean.sentiment.iter_mut().zip(prediction.sentiment) {
                 *m += share * p;

@@ -158,13 +158,27 @@ impl Featurizer {
         config: &FeatureConfig,
         lexicon: Option<&Lexicon>,
     ) -> &[HashedFeature] {
+        self.extract_seeing(lang, config, lexicon, |_| {})
+    }
+
+    /// As [`Featurizer::extract`], showing `seen` each word's features as soon as
+    /// they are made (unscaled: only their buckets are final), so that a model can
+    /// start fetching its weights while the rest of the post is featurized. Asked
+    /// again for the same post, language and config, it shows nothing.
+    pub fn extract_seeing(
+        &mut self,
+        lang: Lang,
+        config: &FeatureConfig,
+        lexicon: Option<&Lexicon>,
+        seen: impl FnMut(&[HashedFeature]),
+    ) -> &[HashedFeature] {
         let mask = (1u64 << config.bits) - 1;
         match self.base {
             Some((base_lang, base_config, len)) if base_lang == lang && base_config == *config => {
                 self.features.truncate(len);
             }
             _ => {
-                self.extract_base(lang, config);
+                self.extract_base(lang, config, seen);
                 self.base = Some((lang, *config, self.features.len()));
             }
         }
@@ -193,7 +207,12 @@ impl Featurizer {
     }
 
     /// Every feature but the lexicon's, scaled, into `self.features`.
-    fn extract_base(&mut self, lang: Lang, config: &FeatureConfig) {
+    fn extract_base(
+        &mut self,
+        lang: Lang,
+        config: &FeatureConfig,
+        mut seen: impl FnMut(&[HashedFeature]),
+    ) {
         self.features.clear();
         let mask = (1u64 << config.bits) - 1;
         let Self {
@@ -209,6 +228,7 @@ impl Featurizer {
         for (token, form) in tokens.iter() {
             match token.kind {
                 TokenKind::Word => {
+                    let first = features.len();
                     let cached = if form.len() <= UNSTEMMED_LEN {
                         None
                     } else {
@@ -244,6 +264,7 @@ impl Featurizer {
                     if token.time_ref {
                         push_hashed(features, mask, marker("time_word"), 1.0);
                     }
+                    seen(&features[first..]);
                 }
                 TokenKind::Emoji => push_hashed(
                     features,
@@ -413,6 +434,34 @@ mod tests {
         );
         assert!(first.iter().all(|&i| (i as usize) < config.buckets()));
         assert!(!first.is_empty());
+    }
+
+    #[test]
+    fn the_words_features_are_shown_as_they_are_made() {
+        let shown_and_made = |featurizer: &mut Featurizer| {
+            let mut shown = Vec::new();
+            let made: Vec<u32> = featurizer
+                .extract_seeing(Lang::NL, &FeatureConfig::default(), None, |words| {
+                    shown.extend(words.iter().map(|f| f.index));
+                })
+                .iter()
+                .map(|f| f.index)
+                .collect();
+            (shown, made)
+        };
+        let mut featurizer = Featurizer::new();
+        featurizer.tokenize("Iedereen NIET naar het plein stenen mee");
+        let (shown, made) = shown_and_made(&mut featurizer);
+        assert!(!made.is_empty());
+        assert_eq!(shown, made, "words only: every feature, in order");
+        featurizer.tokenize("naar het plein, stenen mee");
+        let (shown, made) = shown_and_made(&mut featurizer);
+        assert_eq!(shown.len(), made.len() - 1, "all but the comma's marker");
+        let (shown, _) = shown_and_made(&mut featurizer);
+        assert!(
+            shown.is_empty(),
+            "the same post again is not featurized again"
+        );
     }
 
     #[test]
