@@ -280,6 +280,9 @@ struct AreaState {
     rules: Vec<RuleState>,
     active: Vec<Option<ActiveAlert>>,
     evidence: Vec<KeptPost>,
+    /// No kept post is older than this minute (a bound, made exact when posts are
+    /// forgotten), so that most minutes need not look at the evidence at all.
+    evidence_since: i64,
     /// Masked texts of posts without tension, oldest minute first.
     other_words: VecDeque<(i64, String)>,
 }
@@ -605,6 +608,7 @@ impl Engine {
         }
         if post.tension >= threshold {
             keep_evidence(&mut state.evidence, post, minute, keep);
+            state.evidence_since = state.evidence_since.min(minute);
         } else {
             if let Some(oldest) = oldest_kept {
                 forget_other_words(&mut state.other_words, oldest);
@@ -637,6 +641,7 @@ impl Engine {
             rules: Vec::new(),
             active: Vec::new(),
             evidence: Vec::new(),
+            evidence_since: i64::MAX,
             other_words: VecDeque::new(),
         });
         self.index.insert(id.to_string(), index);
@@ -856,7 +861,15 @@ impl Engine {
             }
             learn_closed_hour(state, minute);
             let window_start = minute - longest;
-            state.evidence.retain(|kept| kept.minute > window_start);
+            if state.evidence_since <= window_start {
+                state.evidence.retain(|kept| kept.minute > window_start);
+                state.evidence_since = state
+                    .evidence
+                    .iter()
+                    .map(|k| k.minute)
+                    .min()
+                    .unwrap_or(i64::MAX);
+            }
             forget_other_words(&mut state.other_words, window_start);
             let quiet = state.windows.sum(long_slot).posts < self.layout.quiet_below;
             if quiet && state.rules.iter().all(RuleState::is_idle) {

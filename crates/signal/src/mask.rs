@@ -41,15 +41,22 @@ pub fn mask_personal(text: &str) -> String {
 /// costs far less than four regex passes.
 fn may_hold_personal(text: &str) -> bool {
     let bytes = text.as_bytes();
-    let has = |needle: &[u8]| {
+    let starts = |at: usize, word: &[u8]| {
         bytes
-            .windows(needle.len())
-            .any(|window| window.eq_ignore_ascii_case(needle))
+            .get(at..at + word.len())
+            .is_some_and(|found| found.eq_ignore_ascii_case(word))
     };
-    bytes.contains(&b'@')
-        || bytes.iter().filter(|b| b.is_ascii_digit()).count() >= 9
-        || has(b"http")
-        || has(b"www.")
+    let mut digits = 0;
+    for (at, byte) in bytes.iter().enumerate() {
+        match byte {
+            b'@' => return true,
+            b'0'..=b'9' => digits += 1,
+            b'h' | b'H' if starts(at, b"http") => return true,
+            b'w' | b'W' if starts(at, b"www.") => return true,
+            _ => {}
+        }
+    }
+    digits >= 9
 }
 
 #[cfg(test)]
