@@ -361,9 +361,7 @@ pub struct Engine {
     #[serde(skip)]
     config: EngineConfig,
     layout: Layout,
-    areas: Vec<AreaState>,
-    #[serde(skip)]
-    index: HashMap<String, AreaIndex>,
+    areas: AreaTable,
     /// Visits due, by minute.
     due: BTreeMap<i64, Vec<AreaIndex>>,
     /// Areas visited every minute.
@@ -380,13 +378,77 @@ pub struct Engine {
     counters: Counters,
 }
 
-/// Where each area of `areas` is, by id.
-fn index_by_id(areas: &[AreaState]) -> HashMap<String, AreaIndex> {
-    areas
-        .iter()
-        .enumerate()
-        .map(|(i, state)| (state.id.clone(), i as AreaIndex))
-        .collect()
+/// The areas with state, in slots that are reused once an area is forgotten, so
+/// that forgetting a batch of areas moves nothing and renumbers nothing.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct AreaTable {
+    slots: Vec<Option<AreaState>>,
+    /// Slots free for the next new areas, the last freed first.
+    free: Vec<AreaIndex>,
+    /// Where each area is, by id (rebuilt on restore).
+    #[serde(skip)]
+    index: HashMap<String, AreaIndex>,
+}
+
+impl AreaTable {
+    /// Areas held.
+    fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Where the area `id` is, if it is held.
+    fn find(&self, id: &str) -> Option<AreaIndex> {
+        self.index.get(id).copied()
+    }
+
+    /// Holds a new area; returns where.
+    fn insert(&mut self, state: AreaState) -> AreaIndex {
+        let id = state.id.clone();
+        let index = match self.free.pop() {
+            Some(index) => {
+                self.slots[index as usize] = Some(state);
+                index
+            }
+            None => {
+                self.slots.push(Some(state));
+                (self.slots.len() - 1) as AreaIndex
+            }
+        };
+        self.index.insert(id, index);
+        index
+    }
+
+    /// Forgets the area at `index`.
+    fn remove(&mut self, index: AreaIndex) -> Option<AreaState> {
+        let state = self.slots.get_mut(index as usize)?.take()?;
+        self.index.remove(&state.id);
+        self.free.push(index);
+        Some(state)
+    }
+
+    fn get(&self, index: AreaIndex) -> Option<&AreaState> {
+        self.slots.get(index as usize)?.as_ref()
+    }
+
+    fn get_mut(&mut self, index: AreaIndex) -> Option<&mut AreaState> {
+        self.slots.get_mut(index as usize)?.as_mut()
+    }
+
+    /// Every area held, with where it is.
+    fn iter(&self) -> impl Iterator<Item = (AreaIndex, &AreaState)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, slot)| slot.as_ref().map(|state| (i as AreaIndex, state)))
+    }
+
+    /// Rebuilds the index by id, after a restore.
+    fn reindex(&mut self) {
+        self.index = self
+            .iter()
+            .map(|(i, state)| (state.id.clone(), i))
+            .collect();
+    }
 }
 
 /// Saved engine state that cannot be read back (corrupt, or from another version).
@@ -403,8 +465,7 @@ impl Engine {
         Engine {
             layout: Layout::of(&config),
             config,
-            areas: Vec::new(),
-            index: HashMap::new(),
+            areas: AreaTable::default(),
             due: BTreeMap::new(),
             watched: BTreeSet::new(),
             country: None,
@@ -429,7 +490,7 @@ impl Engine {
     /// anew and its visits scheduled again.
     pub fn restore(config: EngineConfig, saved: &[u8]) -> Result<Engine, StateError> {
         let mut engine: Engine = postcard::from_bytes(saved).map_err(StateError)?;
-        engine.index = index_by_id(&engine.areas);
+        engine.areas.reindex();
         let layout = Layout::of(&config);
         engine.config = config;
         if layout != engine.layout {
@@ -447,17 +508,17 @@ impl Engine {
             country.set_capacity(capacity);
         }
         self.due.clear();
-        for index in 0..self.areas.len() {
-            self.areas[index].windows.set_capacity(capacity);
-            self.areas[index].hour_visit = i64::MIN;
-            self.watched.insert(index as AreaIndex);
-            let buckets: Vec<i64> = self.areas[index]
-                .windows
-                .buckets()
-                .map(|(b, _)| b)
-                .collect();
+        let held: Vec<AreaIndex> = self.areas.iter().map(|(i, _)| i).collect();
+        for index in held {
+            let Some(state) = self.areas.get_mut(index) else {
+                continue;
+            };
+            state.windows.set_capacity(capacity);
+            state.hour_visit = i64::MIN;
+            let buckets: Vec<i64> = state.windows.buckets().map(|(b, _)| b).collect();
+            self.watched.insert(index);
             for bucket in buckets {
-                self.schedule(index as AreaIndex, bucket);
+                self.schedule(index, bucket);
             }
         }
     }
@@ -469,7 +530,7 @@ impl Engine {
 
     /// The areas in id order.
     fn areas_by_id(&self) -> Vec<&AreaState> {
-        let mut areas: Vec<&AreaState> = self.areas.iter().collect();
+        let mut areas: Vec<&AreaState> = self.areas.iter().map(|(_, state)| state).collect();
         areas.sort_unstable_by(|a, b| a.id.cmp(&b.id));
         areas
     }
@@ -520,6 +581,7 @@ impl Engine {
         let mut under_alert: Vec<&AreaState> = self
             .areas
             .iter()
+            .map(|(_, state)| state)
             .filter(|state| state.active.iter().any(Option::is_some))
             .collect();
         under_alert.sort_unstable_by(|a, b| a.id.cmp(&b.id));
@@ -565,8 +627,8 @@ impl Engine {
 
     /// Adds a located post to its area's bucket and the country's.
     fn aggregate(&mut self, post: &ScoredPost<'_>, id: &str, name: &str, minute: i64) {
-        let index = match self.index.get(id) {
-            Some(&index) => index,
+        let index = match self.areas.find(id) {
+            Some(index) => index,
             None => {
                 if self.areas.len() >= self.config.max_areas {
                     self.evict();
@@ -593,7 +655,9 @@ impl Engine {
         let oldest_kept = self
             .closed_minute
             .map(|closed| closed - self.layout.longest() as i64);
-        let state = &mut self.areas[index as usize];
+        let Some(state) = self.areas.get_mut(index) else {
+            return;
+        };
         state.last_post_minute = state.last_post_minute.max(minute);
         let mut first_in_bucket = false;
         if let Some((bucket, is_new)) = state.windows.bucket_mut(minute) {
@@ -627,8 +691,7 @@ impl Engine {
 
     /// A new area, with nothing learnt.
     fn new_area(&mut self, id: &str, name: &str, minute: i64) -> AreaIndex {
-        let index = self.areas.len() as AreaIndex;
-        self.areas.push(AreaState {
+        self.areas.insert(AreaState {
             id: id.to_string(),
             name: name.to_string(),
             last_post_minute: minute,
@@ -643,9 +706,7 @@ impl Engine {
             evidence: Vec::new(),
             evidence_since: i64::MAX,
             other_words: VecDeque::new(),
-        });
-        self.index.insert(id.to_string(), index);
-        index
+        })
     }
 
     /// Schedules the visits a bucket with posts calls for: when it enters the
@@ -657,10 +718,11 @@ impl Engine {
             .chain(self.layout.lengths.iter().map(|&l| bucket + l as i64))
             .filter(|&m| m > after)
             .collect();
-        let state = &mut self.areas[index as usize];
-        if state.hour_visit != hour_end && hour_end > after {
-            state.hour_visit = hour_end;
-            minutes.push(hour_end);
+        if let Some(state) = self.areas.get_mut(index) {
+            if state.hour_visit != hour_end && hour_end > after {
+                state.hour_visit = hour_end;
+                minutes.push(hour_end);
+            }
         }
         for minute in minutes {
             self.due.entry(minute).or_default().push(index);
@@ -671,38 +733,26 @@ impl Engine {
     /// alert under way (at least one area): a batch, so that a flood of new ids
     /// costs one sort per many insertions, not a scan per post.
     fn evict(&mut self) {
-        let mut quiet: Vec<(i64, &str, usize)> = self
+        let mut quiet: Vec<(i64, &str, AreaIndex)> = self
             .areas
             .iter()
-            .enumerate()
             .filter(|(_, state)| state.rules.iter().all(RuleState::is_idle))
             .map(|(i, state)| (state.last_post_minute, state.id.as_str(), i))
             .collect();
         quiet.sort_unstable();
         let batch = (self.config.max_areas / 10).max(1);
-        let mut forget = vec![false; self.areas.len()];
-        for (_, _, i) in quiet.into_iter().take(batch) {
-            forget[i] = true;
-        }
-        let mut moved_to: Vec<Option<AreaIndex>> = Vec::with_capacity(self.areas.len());
-        let mut kept = Vec::with_capacity(self.areas.len());
-        for (state, forgotten) in std::mem::take(&mut self.areas).into_iter().zip(&forget) {
-            if *forgotten {
-                moved_to.push(None);
+        let forget: BTreeSet<AreaIndex> =
+            quiet.into_iter().take(batch).map(|(_, _, i)| i).collect();
+        for &index in &forget {
+            if let Some(state) = self.areas.remove(index) {
                 self.counters.evicted += 1;
                 self.areas_with_posts -= usize::from(state.has_recent_posts);
-            } else {
-                moved_to.push(Some(kept.len() as AreaIndex));
-                kept.push(state);
             }
         }
-        self.areas = kept;
-        self.index = index_by_id(&self.areas);
-        let moved = |index: &AreaIndex| moved_to.get(*index as usize).copied().flatten();
         for visits in self.due.values_mut() {
-            *visits = visits.iter().filter_map(moved).collect();
+            visits.retain(|index| !forget.contains(index));
         }
-        self.watched = self.watched.iter().filter_map(moved).collect();
+        self.watched.retain(|index| !forget.contains(index));
     }
 
     /// Closes every minute up to the newest post's (end of input): the remaining
@@ -716,7 +766,7 @@ impl Engine {
     fn close_until(&mut self, last: i64, out: &mut Vec<AlertEvent>) {
         let first = match self.closed_minute {
             Some(closed) => closed + 1,
-            None => match self.areas.iter().map(|a| a.windows.newest()).min() {
+            None => match self.areas.iter().map(|(_, a)| a.windows.newest()).min() {
                 Some(oldest) => oldest.min(last),
                 None => return,
             },
@@ -735,16 +785,19 @@ impl Engine {
         let mut visits = self.due.remove(&minute).unwrap_or_default();
         visits.extend(self.watched.iter().copied());
         visits.retain(|&i| {
-            let state = &mut self.areas[i as usize];
-            let first = state.visited != Some(minute);
-            state.visited = Some(minute);
-            first
+            self.areas.get_mut(i).is_some_and(|state| {
+                let first = state.visited != Some(minute);
+                state.visited = Some(minute);
+                first
+            })
         });
         // The country right now, per window: every area's tension share (sorted),
         // to compare each area with the others.
         let mut shares: Vec<Vec<f64>> = vec![Vec::new(); lengths.len()];
         for &i in &visits {
-            let state = &mut self.areas[i as usize];
+            let Some(state) = self.areas.get_mut(i) else {
+                continue;
+            };
             state.windows.slide_to(minute, &lengths);
             let has_posts = state.windows.sum(short_slot).posts > 0;
             if has_posts != state.has_recent_posts {
@@ -780,7 +833,9 @@ impl Engine {
         let rules = std::mem::take(&mut self.config.rules);
         let longest = lengths[long_slot] as i64;
         for &i in &visits {
-            let state = &mut self.areas[i as usize];
+            let Some(state) = self.areas.get_mut(i) else {
+                continue;
+            };
             state.rules.resize(rules.len(), RuleState::default());
             state.active.resize(rules.len(), None);
             let short_tally = state.windows.sum(short_slot);
@@ -881,8 +936,8 @@ impl Engine {
         self.config.rules = rules;
         self.layout.lengths = lengths;
         // Areas in id order, each area's rules in their order.
-        events
-            .sort_by(|(a, _), (b, _)| self.areas[*a as usize].id.cmp(&self.areas[*b as usize].id));
+        let id_of = |index: &AreaIndex| self.areas.get(*index).map(|state| state.id.as_str());
+        events.sort_by(|(a, _), (b, _)| id_of(a).cmp(&id_of(b)));
         out.extend(events.into_iter().map(|(_, event)| event));
         if (minute + 1).rem_euclid(60) == 0 && country_long.posts > 0 {
             self.global_share.update(country_long.tension_share());
@@ -1330,7 +1385,7 @@ mod tests {
                 ("1h".to_string(), expected(60)),
             ]
         );
-        let area = &engine.areas[0];
+        let area = engine.areas.get(0).expect("town");
         assert_eq!(
             area.windows.sum(1).posts,
             expected(30),
@@ -1427,7 +1482,7 @@ mod tests {
         assert!(flooded);
         assert!(engine.counters().evicted >= 4_900);
         assert!(
-            engine.index.contains_key("town"),
+            engine.areas.find("town").is_some(),
             "an area under alert is never forgotten"
         );
     }
