@@ -196,30 +196,30 @@ struct WeekdayLevel {
     recent: [f32; WEEKS_KEPT],
     /// Weeks learnt.
     weeks: u32,
+    /// The median of `recent`, made when a week is learnt (it is read far more
+    /// often: at every evaluation of a rule on volume).
+    median: f32,
 }
 
 impl WeekdayLevel {
     fn push(&mut self, level: f64) {
         self.recent[self.weeks as usize % WEEKS_KEPT] = level as f32;
         self.weeks = self.weeks.saturating_add(1);
-    }
-
-    /// The median of the weeks kept, once there are [`MIN_WEEKS_FOR_WEEKDAY`].
-    fn median(&self) -> Option<f64> {
-        if self.weeks < MIN_WEEKS_FOR_WEEKDAY {
-            return None;
-        }
         let kept = (self.weeks as usize).min(WEEKS_KEPT);
         let mut levels = self.recent;
         let levels = &mut levels[..kept];
         levels.sort_by(f32::total_cmp);
         let middle = kept / 2;
-        let median = if kept % 2 == 0 {
-            (f64::from(levels[middle - 1]) + f64::from(levels[middle])) / 2.0
+        self.median = if kept % 2 == 0 {
+            (levels[middle - 1] + levels[middle]) / 2.0
         } else {
-            f64::from(levels[middle])
+            levels[middle]
         };
-        (median > 0.0).then_some(median)
+    }
+
+    /// The median of the weeks kept, once there are [`MIN_WEEKS_FOR_WEEKDAY`].
+    fn median(&self) -> Option<f64> {
+        (self.weeks >= MIN_WEEKS_FOR_WEEKDAY && self.median > 0.0).then_some(f64::from(self.median))
     }
 }
 

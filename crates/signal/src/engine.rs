@@ -684,7 +684,7 @@ impl Engine {
                     .insert(at, (minute, crate::mask::mask_personal(post.text)));
             }
         }
-        if first_in_bucket {
+        if first_in_bucket && !self.watched.contains(&index) {
             self.schedule(index, minute);
         }
     }
@@ -712,7 +712,11 @@ impl Engine {
     /// Schedules the visits a bucket with posts calls for: when it enters the
     /// windows, when it leaves each of them, and at the end of its hour.
     fn schedule(&mut self, index: AreaIndex, bucket: i64) {
-        let after = self.closed_minute.unwrap_or(i64::MIN);
+        self.schedule_after(index, bucket, self.closed_minute.unwrap_or(i64::MIN));
+    }
+
+    /// As [`Engine::schedule`], for the minutes after `after` only.
+    fn schedule_after(&mut self, index: AreaIndex, bucket: i64, after: i64) {
         let hour_end = bucket.div_euclid(60) * 60 + 59;
         let mut minutes: Vec<i64> = std::iter::once(bucket)
             .chain(self.layout.lengths.iter().map(|&l| bucket + l as i64))
@@ -830,6 +834,7 @@ impl Engine {
         });
         let mut elevated_areas = 0usize;
         let mut events: Vec<(AreaIndex, AlertEvent)> = Vec::new();
+        let mut unwatched: Vec<AreaIndex> = Vec::new();
         let rules = std::mem::take(&mut self.config.rules);
         let longest = lengths[long_slot] as i64;
         for &i in &visits {
@@ -928,13 +933,28 @@ impl Engine {
             forget_other_words(&mut state.other_words, window_start);
             let quiet = state.windows.sum(long_slot).posts < self.layout.quiet_below;
             if quiet && state.rules.iter().all(RuleState::is_idle) {
-                self.watched.remove(&i);
+                if self.watched.remove(&i) {
+                    state.hour_visit = i64::MIN;
+                    unwatched.push(i);
+                }
             } else {
                 self.watched.insert(i);
             }
         }
         self.config.rules = rules;
         self.layout.lengths = lengths;
+        // A watched area's buckets schedule nothing (it is visited every minute
+        // anyway); once it is no longer watched, they schedule what is still ahead.
+        for index in unwatched {
+            let buckets: Vec<i64> = self
+                .areas
+                .get(index)
+                .map(|state| state.windows.buckets().map(|(b, _)| b).collect())
+                .unwrap_or_default();
+            for bucket in buckets {
+                self.schedule_after(index, bucket, minute);
+            }
+        }
         // Areas in id order, each area's rules in their order.
         let id_of = |index: &AreaIndex| self.areas.get(*index).map(|state| state.id.as_str());
         events.sort_by(|(a, _), (b, _)| id_of(a).cmp(&id_of(b)));
