@@ -376,6 +376,11 @@ pub struct Engine {
     national: RuleState,
     national_alert: Option<ActiveAlert>,
     counters: Counters,
+    /// Tests only: visit every area every minute, the reference the scheduled
+    /// visits must agree with.
+    #[cfg(test)]
+    #[serde(skip)]
+    visit_all: bool,
 }
 
 /// The areas with state, in slots that are reused once an area is forgotten, so
@@ -476,6 +481,8 @@ impl Engine {
             national: RuleState::default(),
             national_alert: None,
             counters: Counters::default(),
+            #[cfg(test)]
+            visit_all: false,
         }
     }
 
@@ -788,6 +795,10 @@ impl Engine {
         // Who is visited: the visits due now and the watched areas, each once.
         let mut visits = self.due.remove(&minute).unwrap_or_default();
         visits.extend(self.watched.iter().copied());
+        #[cfg(test)]
+        if self.visit_all {
+            visits = self.areas.iter().map(|(i, _)| i).collect();
+        }
         visits.retain(|&i| {
             self.areas.get_mut(i).is_some_and(|state| {
                 let first = state.visited != Some(minute);
@@ -843,6 +854,7 @@ impl Engine {
             };
             state.rules.resize(rules.len(), RuleState::default());
             state.active.resize(rules.len(), None);
+            learn_silent_hours(state, minute);
             let short_tally = state.windows.sum(short_slot);
             let own = state.baseline.tension_share(global_share);
             if short_tally.tension_posts >= ELEVATED_MIN_TENSION_POSTS
@@ -1085,17 +1097,34 @@ fn forget_other_words(other_words: &mut VecDeque<(i64, String)>, oldest: i64) {
 /// baseline has forgotten the rest anyway.
 const MAX_SILENT_HOURS: i64 = 14 * 24;
 
-/// Learns the hour that ends at `minute` into the area's baseline, after the silent
-/// hours it skipped while idle (each learnt as an hour without posts).
+/// Learns, as hours without posts, the hours before `minute`'s own that the area
+/// has not learnt: they passed while it was not visited, and an hour with posts is
+/// always visited at its end, so they had none. Runs before the rules, so that a
+/// waking area is judged against the baseline it would have had if visited every
+/// minute.
+fn learn_silent_hours(state: &mut AreaState, minute: i64) {
+    let current = minute.div_euclid(60);
+    if state.next_hour >= current {
+        return;
+    }
+    let frozen = state.active.iter().any(Option::is_some);
+    for silent in state.next_hour.max(current - MAX_SILENT_HOURS)..current {
+        state.baseline.learn_hour(silent, 0, 0, frozen);
+    }
+    state.next_hour = current;
+}
+
+/// Learns the hour that ends at `minute` into the area's baseline.
 fn learn_closed_hour(state: &mut AreaState, minute: i64) {
     if (minute + 1).rem_euclid(60) != 0 {
         return;
     }
     let hour_index = minute.div_euclid(60);
-    let frozen = state.active.iter().any(Option::is_some);
-    for silent in state.next_hour.max(hour_index - MAX_SILENT_HOURS)..hour_index {
-        state.baseline.learn_hour(silent, 0, 0, frozen);
+    if hour_index < state.next_hour {
+        // Before the area's first post (posts run ahead of the closed minute).
+        return;
     }
+    let frozen = state.active.iter().any(Option::is_some);
     let hour = state.windows.window(minute, 60);
     state
         .baseline
@@ -1332,12 +1361,27 @@ mod tests {
         /// As [`Stream::run`], but the engine is saved and restored from its bytes
         /// before each post whose index is in `restarts`.
         fn run_restarting(&self, restarts: &[usize]) -> Vec<AlertEvent> {
-            let mut engine = Engine::new(EngineConfig::default());
+            self.run_with(Engine::new(EngineConfig::default()), restarts)
+        }
+
+        /// As [`Stream::run_restarting`], with `engine`, the posts in their order.
+        fn run_with(&self, engine: Engine, restarts: &[usize]) -> Vec<AlertEvent> {
+            self.run_to_the_end(engine, restarts).0
+        }
+
+        /// As [`Stream::run_with`], with every area's figures at the end.
+        fn run_to_the_end(
+            &self,
+            mut engine: Engine,
+            restarts: &[usize],
+        ) -> (Vec<AlertEvent>, Vec<AreaFigures>) {
             let mut out = Vec::new();
             for (i, (at, area, tension)) in self.posts.iter().enumerate() {
                 if restarts.contains(&i) {
+                    let visit_all = engine.visit_all;
                     engine = Engine::restore(EngineConfig::default(), &engine.save())
                         .expect("saved state reads back");
+                    engine.visit_all = visit_all;
                 }
                 let id = i.to_string();
                 let text = if *tension > 0.5 {
@@ -1359,7 +1403,7 @@ mod tests {
                 engine.add(&post, &mut out);
             }
             engine.finish(&mut out);
-            out
+            (out, engine.figures())
         }
     }
 
@@ -1653,6 +1697,56 @@ mod tests {
                 1,
                 "{fired:?}"
             );
+        }
+    }
+
+    #[test]
+    fn visiting_only_the_areas_that_need_it_changes_nothing() {
+        for seed in SEEDS {
+            let (mut stream, start) = three_quiet_days_then(seed, 240);
+            stream.area("town", start + 60, start + 80, 60.0, 0.3).area(
+                "town",
+                start + 80,
+                start + 110,
+                150.0,
+                0.7,
+            );
+            for area in ["a", "b", "c", "d", "e", "f"] {
+                stream.area(area, start + 100, start + 160, 60.0, 0.4);
+            }
+            for n in 0..40 {
+                stream.area(&format!("hamlet-{n}"), 0, start + 240, 0.5, 0.3);
+            }
+            // Small towns, in and out of the watched set, some a little tense.
+            for n in 0..12 {
+                let tense = if n % 3 == 0 { 0.3 } else { 0.05 };
+                stream.area(&format!("small-{n}"), 0, start + 240, 4.0, tense);
+            }
+            // Out of order within the allowed lateness, as posts arrive.
+            let mut rng = fastrand::Rng::with_seed(seed);
+            let mut keyed: Vec<_> = std::mem::take(&mut stream.posts)
+                .into_iter()
+                .map(|post| (post.0 + rng.i64(0..180_000), post))
+                .collect();
+            keyed.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1 .1.cmp(&b.1 .1)));
+            stream.posts = keyed.into_iter().map(|(_, post)| post).collect();
+            let mut everything = Engine::new(EngineConfig::default());
+            everything.visit_all = true;
+            // At the end every area wakes, so that both engines learn the hours
+            // it slept through before their figures are compared.
+            let end = stream.posts.iter().map(|p| p.0).max().unwrap_or(0) + 2 * 60 * MINUTE_MS;
+            let areas: BTreeSet<String> = stream.posts.iter().map(|p| p.1.clone()).collect();
+            stream
+                .posts
+                .extend(areas.into_iter().map(|area| (end, area, 0.1)));
+            let reference = stream.run_to_the_end(everything, &[]);
+            assert!(fired(&reference.0).len() >= 2, "{:?}", fired(&reference.0));
+            assert!(reference.1.len() > 40, "every area's figures");
+            let n = stream.posts.len();
+            let restarts = [n / 4, n / 2, n - n / 20];
+            let scheduled = stream.run_to_the_end(Engine::new(EngineConfig::default()), &restarts);
+            assert_eq!(scheduled.0, reference.0, "the same alerts");
+            assert_eq!(scheduled.1, reference.1, "the same windows and baselines");
         }
     }
 
