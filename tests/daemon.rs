@@ -475,6 +475,58 @@ fn a_receiver_that_is_down_gets_every_alert_once_it_is_back() {
 }
 
 #[test]
+fn reordered_receivers_each_get_only_their_own_waiting_alerts() {
+    let broker = broker_with_topics();
+    let up = Receiver::start();
+    let down_port = free_port();
+    let down_url = format!("http://127.0.0.1:{down_port}/hook");
+    let down_hook = format!("[[webhooks]]\nurl = \"{down_url}\"\nmax_backoff_ms = 2000\n");
+    let up_url = up.url();
+    let setup = setup(
+        "daemon-reorder",
+        &broker.address(),
+        "reorder",
+        Some(&up_url),
+        &down_hook,
+    );
+    broker.produce(TOPIC, scenario());
+    let daemon = start(&setup);
+    wait_for_delivered(&up, &daemon, 6);
+    wait_until(
+        "the down receiver's alerts waiting",
+        Duration::from_secs(30),
+        || daemon.metric("onrust_outbox_pending") == 6.0,
+    );
+    assert_eq!(daemon.terminate(), Some(0));
+
+    // The same state, the receivers' order swapped in the configuration.
+    let config = std::fs::read_to_string(&setup.config).expect("config");
+    let up_block = config.find("[[webhooks]]").expect("first webhook");
+    let down_block = config[up_block + 1..].find("[[webhooks]]").expect("second") + up_block + 1;
+    let swapped = format!(
+        "{}{}\n{}",
+        &config[..up_block],
+        &config[down_block..],
+        &config[up_block..down_block]
+    );
+    assert!(swapped.find(&down_url) < swapped.find(&up_url), "{swapped}");
+    std::fs::write(&setup.config, swapped).expect("rewrite config");
+    let down = Receiver::start_on(down_port);
+    let daemon = start(&setup);
+    wait_for_delivered(&down, &daemon, 6);
+    assert_eq!(
+        down.delivered(),
+        golden(),
+        "its own waiting alerts, each once"
+    );
+    wait_until("an empty outbox", Duration::from_secs(10), || {
+        daemon.metric("onrust_outbox_pending") == 0.0
+    });
+    assert_eq!(up.delivered(), golden(), "nothing of the other's");
+    assert_eq!(daemon.terminate(), Some(0));
+}
+
+#[test]
 fn a_slow_or_gone_receiver_never_holds_up_another() {
     let broker = broker_with_topics();
     let (fast, slow, gone) = (Receiver::start(), Receiver::start(), Receiver::start());

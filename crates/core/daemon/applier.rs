@@ -51,7 +51,8 @@ pub struct Applier {
     evidence_retention_ms: i64,
     store: Arc<Store>,
     live: Arc<Live>,
-    sinks: u32,
+    /// The outbox ids of the receivers every alert event goes to.
+    receivers: Vec<u32>,
 }
 
 impl Applier {
@@ -61,7 +62,7 @@ impl Applier {
         settings: &Settings,
         store: Arc<Store>,
         live: Arc<Live>,
-        sinks: u32,
+        receivers: Vec<u32>,
     ) -> Result<Applier> {
         let mut offsets = Offsets::new();
         if let Some(checkpoint) = store.checkpoint()? {
@@ -88,7 +89,7 @@ impl Applier {
             .unwrap_or(i64::MAX),
             store,
             live,
-            sinks,
+            receivers,
         })
     }
 
@@ -170,7 +171,7 @@ impl Applier {
             .process(payload, message_time_ms, now_ms, &mut self.raised);
         for event in &self.raised[raised_before..] {
             self.live
-                .note_raised(delivery_key(event), arrived, self.sinks);
+                .note_raised(delivery_key(event), arrived, self.receivers.len() as u32);
         }
         match processed {
             Ok(accepted) => {
@@ -229,7 +230,7 @@ impl Applier {
             &self.pipeline.engine().save(),
             &self.offsets,
             &self.raised,
-            self.sinks,
+            &self.receivers,
             now_ms,
         )?;
         // A crash here leaves a checkpoint ahead of the committed offsets: the
@@ -308,7 +309,7 @@ mod tests {
             None,
             None,
         ));
-        Applier::new(pipeline, &settings, store, live, 0).expect("applier")
+        Applier::new(pipeline, &settings, store, live, Vec::new()).expect("applier")
     }
 
     fn post(offset: i64) -> Vec<u8> {

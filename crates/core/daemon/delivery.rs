@@ -43,6 +43,8 @@ pub enum SinkKind {
 pub struct Sink {
     /// Its name in metrics: `webhook-<n>` or `alertmanager`.
     pub name: String,
+    /// Its part of the outbox (see [`crate::daemon::store::Store::receiver_ids`]).
+    pub outbox: u32,
     /// Where to post.
     pub url: String,
     /// What it is.
@@ -78,8 +80,19 @@ fn backoff(attempts: u32, max: Duration, retry_after: Option<Duration>, unit: f6
     }
 }
 
+impl Sink {
+    /// Who it is, for its place in the outbox: its kind and its address.
+    pub fn receiver(&self) -> String {
+        let kind = match self.kind {
+            SinkKind::Webhook { .. } => "webhook",
+            SinkKind::Alertmanager => "alertmanager",
+        };
+        format!("{kind} {}", self.url)
+    }
+}
+
 /// Runs `sink`'s worker until the daemon stops.
-pub async fn run(index: u32, sink: Sink, live: Arc<Live>) {
+pub async fn run(sink: Sink, live: Arc<Live>) {
     let client = match reqwest::Client::builder().timeout(sink.timeout).build() {
         Ok(client) => client,
         Err(error) => {
@@ -99,7 +112,7 @@ pub async fn run(index: u32, sink: Sink, live: Arc<Live>) {
         ));
     }
     while !live.stopping() {
-        let wait = match drain(index, &sink, &client, &live).await {
+        let wait = match drain(&sink, &client, &live).await {
             Ok(wait) => wait,
             Err(error) => {
                 eprintln!("onrust: {}: outbox: {error:#}", sink.name);
@@ -120,14 +133,9 @@ pub async fn run(index: u32, sink: Sink, live: Arc<Live>) {
 
 /// Sends what is due, in order; returns how long until the next entry is due
 /// (`None`: the outbox is empty for this sink).
-async fn drain(
-    index: u32,
-    sink: &Sink,
-    client: &reqwest::Client,
-    live: &Live,
-) -> Result<Option<Duration>> {
+async fn drain(sink: &Sink, client: &reqwest::Client, live: &Live) -> Result<Option<Duration>> {
     loop {
-        let batch = live.store.pending(index, 32)?;
+        let batch = live.store.pending(sink.outbox, 32)?;
         if batch.is_empty() {
             return Ok(None);
         }
@@ -151,7 +159,7 @@ async fn drain(
             match outcome {
                 Outcome::Delivered => {
                     counter("delivered");
-                    live.store.delivered(index, sequence)?;
+                    live.store.delivered(sink.outbox, sequence)?;
                     if let Some(took) = live.sink_done(&delivery.key) {
                         live.metrics
                             .alert_delivery
@@ -165,7 +173,7 @@ async fn drain(
                     delivery.attempts += 1;
                     delivery.not_before_ms = now + wait.as_millis() as i64;
                     delivery.error = Some(why);
-                    live.store.retry_later(index, sequence, &delivery)?;
+                    live.store.retry_later(sink.outbox, sequence, &delivery)?;
                     return Ok(Some(wait));
                 }
                 Outcome::GiveUp(why) => {
@@ -177,7 +185,7 @@ async fn drain(
                     );
                     delivery.error = Some(why);
                     delivery.given_up_ms = Some(now);
-                    live.store.give_up(index, sequence, &delivery)?;
+                    live.store.give_up(sink.outbox, sequence, &delivery)?;
                 }
             }
         }

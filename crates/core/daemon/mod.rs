@@ -68,6 +68,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
         .enumerate()
         .map(|(index, (hook, secret))| Sink {
             name: format!("webhook-{index}"),
+            outbox: 0,
             url: hook.url.clone(),
             kind: SinkKind::Webhook { secret },
             timeout: Duration::from_millis(hook.timeout_ms),
@@ -77,18 +78,31 @@ pub fn run(args: &RunArgs) -> Result<()> {
     if let Some(alertmanager) = &settings.alertmanager {
         sinks.push(Sink {
             name: "alertmanager".into(),
+            outbox: 0,
             url: alertmanager.url.clone(),
             kind: SinkKind::Alertmanager,
             timeout: Duration::from_millis(alertmanager.timeout_ms),
             max_backoff: Duration::from_secs(60),
         });
     }
+    let receivers = distinct_receivers(&sinks);
+    let (outboxes, given_up) =
+        store.receiver_ids(&receivers, chrono::Utc::now().timestamp_millis())?;
+    if given_up > 0 {
+        eprintln!(
+            "onrust: gave up {given_up} waiting deliveries: their receivers are no longer \
+             configured"
+        );
+    }
+    for (sink, outbox) in sinks.iter_mut().zip(&outboxes) {
+        sink.outbox = *outbox;
+    }
     let applier = applier::Applier::new(
         pipeline,
         &settings,
         Arc::clone(&store),
         Arc::clone(&live),
-        sinks.len() as u32,
+        outboxes,
     )?;
     let ingest = ingest::Ingest::new(applier, &settings.kafka)?;
     let kafka = settings.kafka.clone();
@@ -103,6 +117,25 @@ pub fn run(args: &RunArgs) -> Result<()> {
         live,
         source,
     ))
+}
+
+/// Each sink's receiver (see [`Sink::receiver`]); a receiver configured twice gets
+/// `#2`, `#3`, ... so that every sink has a part of the outbox of its own.
+fn distinct_receivers(sinks: &[Sink]) -> Vec<String> {
+    let mut seen: Vec<String> = Vec::new();
+    sinks
+        .iter()
+        .map(|sink| {
+            let receiver = sink.receiver();
+            let earlier = seen.iter().filter(|r| **r == receiver).count();
+            seen.push(receiver.clone());
+            if earlier == 0 {
+                receiver
+            } else {
+                format!("{receiver} #{}", earlier + 1)
+            }
+        })
+        .collect()
 }
 
 /// Run the daemon on a built-in synthetic firehose: no Kafka, no configuration.
@@ -144,7 +177,7 @@ pub fn demo(args: &DemoArgs) -> Result<()> {
         None,
         pipeline.geometry(),
     ));
-    let applier = applier::Applier::new(pipeline, &settings, store, Arc::clone(&live), 0)?;
+    let applier = applier::Applier::new(pipeline, &settings, store, Arc::clone(&live), Vec::new())?;
     live.set_source_connected(true);
     let options = demo::DemoOptions {
         speed: args.speed,
@@ -254,8 +287,7 @@ async fn serve(
     });
     let workers: Vec<_> = sinks
         .into_iter()
-        .enumerate()
-        .map(|(index, sink)| tokio::spawn(delivery::run(index as u32, sink, Arc::clone(&live))))
+        .map(|sink| tokio::spawn(delivery::run(sink, Arc::clone(&live))))
         .collect();
     let signals = tokio::spawn(stop_on_signal(Arc::clone(&live)));
     let consumed = tokio::task::spawn_blocking(source)

@@ -13,9 +13,9 @@ use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
-/// (sink index, sequence number) → [`Delivery`] as JSON.
+/// (receiver id, sequence number) → [`Delivery`] as JSON.
 const OUTBOX: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("outbox");
-/// (sink index, sequence number) → [`Delivery`] as JSON, given up on.
+/// (receiver id, sequence number) → [`Delivery`] as JSON, given up on.
 const FAILED: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("failed");
 /// Alert id → [`AlertRecord`] as JSON.
 const ALERTS: TableDefinition<&str, &[u8]> = TableDefinition::new("alerts");
@@ -26,6 +26,18 @@ pub const RESOLVED_KEPT_MS: i64 = 24 * 3_600_000;
 const ENGINE_KEY: &str = "engine";
 const OFFSETS_KEY: &str = "offsets";
 const SEQUENCE_KEY: &str = "sequence";
+const RECEIVERS_KEY: &str = "receivers";
+
+/// Which outbox id each receiver has. A receiver keeps its id across restarts
+/// whatever its place in the configuration, so reordering `[[webhooks]]` never
+/// sends one receiver's waiting deliveries to another.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Receivers {
+    /// Receiver (`<kind> <url>`) → its outbox id.
+    ids: BTreeMap<String, u32>,
+    /// The id the next new receiver gets; ids are never reused.
+    next: u32,
+}
 
 /// Next offset to read, by topic and partition.
 pub type Offsets = BTreeMap<String, BTreeMap<i32, i64>>;
@@ -119,14 +131,78 @@ impl Store {
         }))
     }
 
+    /// The outbox ids of `receivers` (each `<kind> <url>`, in configuration order),
+    /// the same as at the last start for a receiver configured then and new ones
+    /// for the others. Deliveries still waiting for a receiver that is no longer
+    /// configured are given up (moved to the failed table with the reason), never
+    /// sent elsewhere; the second number says how many. A store from before this
+    /// registry had the receivers' positions as ids: it keeps them.
+    pub fn receiver_ids(&self, receivers: &[String], now_ms: i64) -> Result<(Vec<u32>, u64)> {
+        let txn = self.db.begin_write()?;
+        let mut given_up = 0;
+        let ids = {
+            let mut meta = txn.open_table(META)?;
+            let mut registry: Receivers = match meta.get(RECEIVERS_KEY)? {
+                Some(bytes) => serde_json::from_slice(bytes.value()).context("stored receivers")?,
+                None => Receivers {
+                    ids: receivers
+                        .iter()
+                        .enumerate()
+                        .map(|(position, receiver)| (receiver.clone(), position as u32))
+                        .collect(),
+                    next: receivers.len() as u32,
+                },
+            };
+            let mut outbox = txn.open_table(OUTBOX)?;
+            let mut failed = txn.open_table(FAILED)?;
+            let gone: Vec<(String, u32)> = registry
+                .ids
+                .iter()
+                .filter(|(receiver, _)| !receivers.contains(receiver))
+                .map(|(receiver, id)| (receiver.clone(), *id))
+                .collect();
+            for (receiver, id) in gone {
+                let mut waiting = Vec::new();
+                for entry in outbox.range((id, 0)..=(id, u64::MAX))? {
+                    let (key, value) = entry?;
+                    let delivery: Delivery =
+                        serde_json::from_slice(value.value()).context("stored delivery")?;
+                    waiting.push((key.value(), delivery));
+                }
+                for (key, mut delivery) in waiting {
+                    outbox.remove(key)?;
+                    delivery.error = Some(format!("{receiver} is no longer configured"));
+                    delivery.given_up_ms = Some(now_ms);
+                    failed.insert(key, serde_json::to_vec(&delivery)?.as_slice())?;
+                    given_up += 1;
+                }
+                registry.ids.remove(&receiver);
+            }
+            let ids: Vec<u32> = receivers
+                .iter()
+                .map(|receiver| {
+                    *registry.ids.entry(receiver.clone()).or_insert_with(|| {
+                        registry.next += 1;
+                        registry.next - 1
+                    })
+                })
+                .collect();
+            meta.insert(RECEIVERS_KEY, serde_json::to_vec(&registry)?.as_slice())?;
+            ids
+        };
+        txn.commit()?;
+        Ok((ids, given_up))
+    }
+
     /// Writes a checkpoint in one transaction: the engine's state, the offsets it
-    /// covers, one delivery per sink for each of `events`, and the alerts' records.
+    /// covers, one delivery per receiver (by outbox id) for each of `events`, and
+    /// the alerts' records.
     pub fn commit(
         &self,
         engine: &[u8],
         offsets: &Offsets,
         events: &[AlertEvent],
-        sinks: u32,
+        receivers: &[u32],
         now_ms: i64,
     ) -> Result<()> {
         let txn = self.db.begin_write()?;
@@ -150,8 +226,8 @@ impl Store {
                     error: None,
                     given_up_ms: None,
                 })?;
-                for sink in 0..sinks {
-                    outbox.insert((sink, sequence), delivery.as_slice())?;
+                for &receiver in receivers {
+                    outbox.insert((receiver, sequence), delivery.as_slice())?;
                 }
                 sequence += 1;
                 let previous: Option<AlertRecord> = alerts
@@ -375,7 +451,13 @@ mod tests {
         let now = 100 * HOUR_MS;
         let events = [event("old", "firing"), event("given-up", "firing")];
         store
-            .commit(b"engine", &Offsets::new(), &events, 1, now - 30 * HOUR_MS)
+            .commit(
+                b"engine",
+                &Offsets::new(),
+                &events,
+                &[0],
+                now - 30 * HOUR_MS,
+            )
             .expect("commit");
         let (sequence, mut refused) = store.pending(0, 10).expect("pending").remove(1);
         refused.given_up_ms = Some(now - 25 * HOUR_MS);
@@ -385,7 +467,7 @@ mod tests {
                 b"engine",
                 &Offsets::new(),
                 &[event("new", "firing")],
-                1,
+                &[0],
                 now,
             )
             .expect("commit");
@@ -422,6 +504,63 @@ mod tests {
         let _ = std::fs::remove_dir_all(dir);
     }
 
+    /// The keys of the deliveries waiting for `receiver`.
+    fn waiting(store: &Store, receiver: u32) -> Vec<String> {
+        let pending = store.pending(receiver, 100).expect("pending");
+        pending.into_iter().map(|(_, d)| d.key).collect()
+    }
+
+    #[test]
+    fn a_receiver_keeps_its_deliveries_whatever_its_place_in_the_configuration() {
+        let (store, dir) = open();
+        let (a, b, c) = (
+            "webhook http://a".to_string(),
+            "webhook http://b".to_string(),
+            "alertmanager http://c".to_string(),
+        );
+        let (ids, _) = store.receiver_ids(&[a.clone(), b.clone()], 0).expect("ids");
+        assert_eq!(ids, [0, 1], "a first start numbers them in order");
+        store
+            .commit(b"e", &Offsets::new(), &[event("x", "firing")], &ids, 0)
+            .expect("commit");
+        store.delivered(ids[0], 0).expect("a took it");
+
+        // Restarted with the receivers swapped and one added: b's waiting delivery
+        // stays b's.
+        let (ids, given_up) = store
+            .receiver_ids(&[b.clone(), a.clone(), c.clone()], 1)
+            .expect("ids");
+        assert_eq!((ids.clone(), given_up), (vec![1, 0, 2], 0));
+        assert_eq!(waiting(&store, ids[0]), ["x:firing"], "b's delivery, for b");
+        assert!(waiting(&store, ids[1]).is_empty(), "a had its own already");
+        assert!(waiting(&store, ids[2]).is_empty(), "c came after the alert");
+
+        // b removed: its waiting delivery is given up with the reason, not sent on.
+        let (ids, given_up) = store.receiver_ids(&[a.clone(), c.clone()], 2).expect("ids");
+        assert_eq!((ids.clone(), given_up), (vec![0, 2], 1));
+        assert_eq!(store.pending_count().expect("count"), 0);
+        let txn = store.db.begin_read().expect("read");
+        let errors: Vec<Option<String>> = txn
+            .open_table(FAILED)
+            .expect("failed table")
+            .iter()
+            .expect("iterate")
+            .map(|entry| {
+                let (_, value) = entry.expect("entry");
+                let delivery: Delivery = serde_json::from_slice(value.value()).expect("delivery");
+                delivery.error
+            })
+            .collect();
+        assert_eq!(
+            errors,
+            [Some("webhook http://b is no longer configured".to_string())]
+        );
+        // And a receiver added again later gets a new id, not b's old one.
+        let (ids, _) = store.receiver_ids(&[a, b, c], 3).expect("ids");
+        assert_eq!(ids, [0, 3, 2]);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
     #[test]
     fn resolved_alerts_are_removed_after_their_time() {
         let (store, dir) = open();
@@ -431,7 +570,7 @@ mod tests {
                 b"e",
                 &Offsets::new(),
                 &[event("done", "resolved"), event("on", "firing")],
-                0,
+                &[],
                 now - 30 * HOUR_MS,
             )
             .expect("commit");
