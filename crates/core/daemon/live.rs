@@ -65,6 +65,9 @@ pub struct Live {
     /// Alert events raised by this process and not yet through every sink: when
     /// the post that raised each arrived, and how many sinks have still to finish.
     raised: Mutex<HashMap<String, (Instant, u32)>>,
+    /// The closed minute of the area figures published last (`None` inside: no
+    /// minute closed yet); `None`: nothing published yet.
+    published_minute: Mutex<Option<Option<i64>>>,
     source_connected: AtomicBool,
     brokers_reachable: AtomicBool,
     stopping: AtomicBool,
@@ -92,6 +95,7 @@ impl Live {
             areas: RwLock::new(Vec::new()),
             history: RwLock::new(HashMap::new()),
             raised: Mutex::new(HashMap::new()),
+            published_minute: Mutex::new(None),
             source_connected: AtomicBool::new(false),
             brokers_reachable: AtomicBool::new(true),
             stopping: AtomicBool::new(false),
@@ -218,6 +222,21 @@ impl Live {
     /// figures, metrics, and one change per event; wakes the delivery workers.
     pub fn published(&self, pipeline: &Pipeline, raised: &[AlertEvent]) {
         let engine = pipeline.engine();
+        self.publish_counts(pipeline);
+        // The figures change only when a minute closes (alerts are raised then
+        // too): the checkpoints in between would send every area again unchanged,
+        // which with tens of thousands of areas is most of the daemon's work.
+        let minute = engine.closed_minute();
+        {
+            let mut last = self
+                .published_minute
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if *last == Some(minute) && raised.is_empty() {
+                return;
+            }
+            *last = Some(minute);
+        }
         let mut figures = engine.figures();
         let seen: std::collections::HashSet<String> =
             figures.iter().map(|f| f.id.clone()).collect();
@@ -236,21 +255,6 @@ impl Live {
         if let Some(minute) = engine.closed_minute() {
             self.record_history(minute, &figures);
         }
-        for severity in ["info", "warning", "critical"] {
-            let firing = engine
-                .firing()
-                .filter(|e| e.severity.as_str() == severity)
-                .count();
-            self.metrics
-                .alerts_firing
-                .with_label_values(&[severity])
-                .set(firing as i64);
-        }
-        let counters = engine.counters();
-        let late = counters.late.saturating_sub(self.metrics.late.get());
-        self.metrics.late.inc_by(late);
-        let evicted = counters.evicted.saturating_sub(self.metrics.evicted.get());
-        self.metrics.evicted.inc_by(evicted);
         for event in raised {
             self.metrics
                 .alert_events
@@ -277,5 +281,26 @@ impl Live {
         if !raised.is_empty() {
             self.outbox.send_modify(|writes| *writes += 1);
         }
+    }
+
+    /// The metrics every checkpoint updates: alerts firing, late and forgotten
+    /// counts.
+    fn publish_counts(&self, pipeline: &Pipeline) {
+        let engine = pipeline.engine();
+        for severity in ["info", "warning", "critical"] {
+            let firing = engine
+                .firing()
+                .filter(|e| e.severity.as_str() == severity)
+                .count();
+            self.metrics
+                .alerts_firing
+                .with_label_values(&[severity])
+                .set(firing as i64);
+        }
+        let counters = engine.counters();
+        let late = counters.late.saturating_sub(self.metrics.late.get());
+        self.metrics.late.inc_by(late);
+        let evicted = counters.evicted.saturating_sub(self.metrics.evicted.get());
+        self.metrics.evicted.inc_by(evicted);
     }
 }
