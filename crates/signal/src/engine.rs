@@ -2,9 +2,10 @@
 //!
 //! Posts are added to their area's one-minute bucket. A watermark trails the
 //! newest event time by the allowed lateness; every minute it passes is closed and
-//! evaluated for every area, in area-id order, so the same posts always give the
-//! same alerts in the same order. A post for a minute already closed is late: it is
-//! counted, never silently dropped, and not added.
+//! evaluated for the areas that need it (see [`Engine`]), its events in area-id
+//! order, so the same posts always give the same alerts in the same order. A post
+//! for a minute already closed is late: it is counted, never silently dropped, and
+//! not added.
 //!
 //! A tension that rises everywhere at once (riots abroad on the national news) is a
 //! national topic, not a local incident: an area's expected share is the higher of
@@ -223,9 +224,11 @@ pub struct WindowFigures {
     /// Share of negative posts.
     pub negative_share: f64,
     /// Posts the area normally has in such a window at this hour (`None` until the
-    /// baseline has seen enough days).
+    /// baseline has seen enough days). Learnt when the area is visited: for an area
+    /// without posts for hours, the quiet hours are learnt at its next post.
     pub baseline_posts: Option<f64>,
-    /// The area's own tension share, shrunk toward the country's.
+    /// The area's own tension share, shrunk toward the country's (learnt as
+    /// `baseline_posts` is).
     pub baseline_tension: f64,
 }
 
@@ -325,13 +328,20 @@ impl Layout {
         lengths.dedup();
         let longest = lengths.last().copied().unwrap_or(60);
         let lead = config.allowed_lateness_ms.max(0).div_euclid(MINUTE_MS) as usize + 2;
-        let quiet_below = config
-            .rules
-            .iter()
-            .map(|rule| rule.min_posts.max(1))
-            .chain([MIN_POSTS_FOR_TYPICAL, ELEVATED_MIN_TENSION_POSTS])
-            .min()
-            .unwrap_or(1);
+        // A rule that could hold on an empty window (threshold 0 or below; the
+        // settings refuse it, but the engine may be built directly) leaves no area
+        // quiet: every area with posts stays watched.
+        let quiet_below = if config.rules.iter().any(|rule| rule.threshold <= 0.0) {
+            0
+        } else {
+            config
+                .rules
+                .iter()
+                .map(|rule| rule.min_posts.max(1))
+                .chain([MIN_POSTS_FOR_TYPICAL, ELEVATED_MIN_TENSION_POSTS])
+                .min()
+                .unwrap_or(1)
+        };
         Layout {
             capacity: longest.max(60) + lead + 1,
             lengths,
@@ -620,16 +630,22 @@ impl Engine {
             self.counters.late += 1;
             return;
         }
-        match post.area {
-            None => self.counters.unresolved += 1,
-            Some((id, name)) => self.aggregate(post, id, name, minute),
-        }
         let newest = self
             .newest_ms
             .map_or(post.event_time_ms, |n| n.max(post.event_time_ms));
         self.newest_ms = Some(newest);
-        let watermark_minute = (newest - self.config.allowed_lateness_ms).div_euclid(MINUTE_MS) - 1;
+        let watermark_minute = newest
+            .saturating_sub(self.config.allowed_lateness_ms)
+            .div_euclid(MINUTE_MS)
+            - 1;
+        // The minutes this post closes come first (its own minute is never among
+        // them): after a gap in the stream, its bucket would otherwise push out of
+        // the windows the buckets those minutes are judged on.
         self.close_until(watermark_minute, out);
+        match post.area {
+            None => self.counters.unresolved += 1,
+            Some((id, name)) => self.aggregate(post, id, name, minute),
+        }
     }
 
     /// Adds a located post to its area's bucket and the country's.
@@ -782,10 +798,36 @@ impl Engine {
                 None => return,
             },
         };
-        for minute in first..=last {
+        let mut minute = first;
+        while minute <= last {
             self.evaluate(minute, out);
             self.closed_minute = Some(minute);
+            minute = self.next_minute_to_evaluate(minute, last);
         }
+    }
+
+    /// The minute after `minute` that has anything to do, at most `last`: when no
+    /// area is watched, no rule of the country's is under way and the country has
+    /// no posts in its windows, nothing happens until the next visit due. A post
+    /// far ahead of the rest (a clock set wrong) then costs the visits it causes,
+    /// not a loop over every minute in between.
+    fn next_minute_to_evaluate(&self, minute: i64, last: i64) -> i64 {
+        let next = minute.saturating_add(1);
+        #[cfg(test)]
+        if self.visit_all {
+            return next;
+        }
+        let country_quiet = self.country.as_ref().is_none_or(|country| {
+            country
+                .buckets()
+                .next_back()
+                .is_none_or(|(bucket, _)| bucket <= minute - self.layout.longest() as i64)
+        });
+        if !self.watched.is_empty() || !self.national.is_idle() || !country_quiet {
+            return next;
+        }
+        let due = self.due.range(next..).next().map_or(last, |(m, _)| *m);
+        due.clamp(next, last.max(next))
     }
 
     fn evaluate(&mut self, minute: i64, out: &mut Vec<AlertEvent>) {
@@ -1093,8 +1135,10 @@ fn forget_other_words(other_words: &mut VecDeque<(i64, String)>, oldest: i64) {
     }
 }
 
-/// Hours of silence learnt at most when an idle area wakes: after two weeks the
-/// baseline has forgotten the rest anyway.
+/// Hours of silence learnt at most when an idle area wakes: a bound on the work a
+/// waking area costs. Two weeks of silence leave a quarter of an hour of the day's
+/// weight, so an area silent longer than that wakes to a baseline a little above
+/// the one it would have had if visited every minute.
 const MAX_SILENT_HOURS: i64 = 14 * 24;
 
 /// Learns, as hours without posts, the hours before `minute`'s own that the area
@@ -1176,8 +1220,9 @@ fn keep_evidence(kept: &mut Vec<KeptPost>, post: &ScoredPost<'_>, minute: i64, b
 }
 
 /// The evidence of an alert: the most tense posts of the window, the words that set
-/// them apart from the area's other posts of its longest window, and how the
-/// window's posts (`tally`) were located.
+/// them apart from the area's other posts of its longest window (both up to the
+/// closed `minute`, whatever arrived ahead of it), and how the window's posts
+/// (`tally`) were located.
 fn evidence(
     state: &AreaState,
     minute: i64,
@@ -1186,11 +1231,13 @@ fn evidence(
     tally: &Tally,
     keep: usize,
 ) -> Evidence {
+    // The window's posts only: posts ahead of the closed minute (arrived early
+    // within the lateness) are not evidence of this minute.
     let start = minute - length as i64;
     let tense: Vec<&KeptPost> = state
         .evidence
         .iter()
-        .filter(|kept| kept.minute > start)
+        .filter(|kept| kept.minute > start && kept.minute <= minute)
         .collect();
     let located = Located::IN_AREA
         .iter()
@@ -1212,7 +1259,7 @@ fn evidence(
         state
             .other_words
             .iter()
-            .filter(|(m, _)| *m >= minute - longest)
+            .filter(|(m, _)| *m >= minute - longest && *m <= minute)
             .map(|(_, text)| text.as_str()),
     );
     Evidence {
@@ -1748,6 +1795,44 @@ mod tests {
             assert_eq!(scheduled.0, reference.0, "the same alerts");
             assert_eq!(scheduled.1, reference.1, "the same windows and baselines");
         }
+    }
+
+    #[test]
+    fn a_gap_in_the_stream_loses_no_post_of_the_hour_before_it() {
+        let mut engine = Engine::new(EngineConfig::default());
+        let mut out = Vec::new();
+        for minute in 0..10 {
+            let id = minute.to_string();
+            engine.add(&bare_post(&id, minute * MINUTE_MS, "a", 0.1), &mut out);
+        }
+        // Ten hours later: the minutes in between close before this post lands.
+        engine.add(&bare_post("late", 600 * MINUTE_MS, "a", 0.1), &mut out);
+        engine.finish(&mut out);
+        let mut expected = Baseline::default();
+        expected.learn_hour(0, 10, 0, false);
+        for silent in 1..10 {
+            expected.learn_hour(silent, 0, 0, false);
+        }
+        let area = engine.areas.get(0).expect("area a");
+        assert_eq!(area.baseline, expected, "hour 0 learnt with its ten posts");
+    }
+
+    #[test]
+    fn a_post_from_the_far_future_is_no_loop_over_the_minutes_between() {
+        let (stream, _) = three_quiet_days_then(1, 60);
+        let mut engine = Engine::new(EngineConfig::default());
+        let mut out = Vec::new();
+        for (i, (at, area, tension)) in stream.posts.iter().enumerate().take(2_000) {
+            let id = i.to_string();
+            engine.add(&bare_post(&id, *at, area, *tension), &mut out);
+        }
+        // A clock set 7,000 years ahead: 3.7 billion minutes, each closed, but
+        // only the few with something to do evaluated.
+        let far = 7_000 * 365 * 24 * 60 * MINUTE_MS;
+        engine.add(&bare_post("far", far, "town", 0.1), &mut out);
+        engine.finish(&mut out);
+        assert_eq!(engine.closed_minute(), Some(far / MINUTE_MS));
+        assert_eq!(engine.counters().aggregated, 2_001);
     }
 
     #[test]

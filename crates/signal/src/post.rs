@@ -25,6 +25,11 @@ impl Default for Limits {
     }
 }
 
+/// 0000-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z, in epoch milliseconds: the
+/// range of an RFC 3339 time, and of an integer `created_at`.
+const MIN_EVENT_MS: i64 = -62_167_219_200_000;
+const MAX_EVENT_MS: i64 = 253_402_300_799_999;
+
 /// Why a message was rejected. The names are stable: metrics and dead letters use them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -226,7 +231,13 @@ pub fn decode(
         Some(_) => return Err(Rejection::BadGeo),
     };
     let (event_time_ms, time_source) = match raw.created_at {
-        Some(RawTime::Millis(ms)) => (ms, TimeSource::CreatedAt),
+        // Only what RFC 3339 can say (years 0 to 9999): an epoch of seconds or
+        // microseconds read as milliseconds, or a made-up number, would move the
+        // watermark centuries away.
+        Some(RawTime::Millis(ms)) if (MIN_EVENT_MS..=MAX_EVENT_MS).contains(&ms) => {
+            (ms, TimeSource::CreatedAt)
+        }
+        Some(RawTime::Millis(_)) => return Err(Rejection::BadCreatedAt),
         Some(RawTime::Text(text)) => (
             DateTime::parse_from_rfc3339(&text)
                 .map_err(|_| Rejection::BadCreatedAt)?
@@ -345,6 +356,15 @@ mod tests {
         );
         assert_eq!(
             rejected(r#"{"id":"1","text":"x","created_at":"yesterday"}"#),
+            "bad_created_at"
+        );
+        assert_eq!(
+            rejected(r#"{"id":"1","text":"x","created_at":9223372036854775807}"#),
+            "bad_created_at",
+            "beyond the year 9999"
+        );
+        assert_eq!(
+            rejected(r#"{"id":"1","text":"x","created_at":-9223372036854775808}"#),
             "bad_created_at"
         );
     }

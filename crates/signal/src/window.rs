@@ -150,11 +150,6 @@ impl AreaWindows {
         self.newest
     }
 
-    /// How many buckets back it keeps.
-    pub fn capacity(&self) -> usize {
-        self.capacity
-    }
-
     /// Keeps `capacity` buckets from now on; the running sums are made afresh at
     /// the next slide.
     pub fn set_capacity(&mut self, capacity: usize) {
