@@ -154,6 +154,25 @@ impl Store {
                 },
             };
             let mut outbox = txn.open_table(OUTBOX)?;
+            // Deliveries under an id the registry does not know (a receiver at a
+            // position beyond today's list, before the registry existed) are given
+            // up below like any other receiver's that is gone.
+            let mut known: Vec<u32> = registry.ids.values().copied().collect();
+            known.sort_unstable();
+            let mut strays = Vec::new();
+            for entry in outbox.iter()? {
+                let (key, _) = entry?;
+                let id = key.value().0;
+                if known.binary_search(&id).is_err() && !strays.contains(&id) {
+                    strays.push(id);
+                }
+            }
+            for id in strays {
+                registry
+                    .ids
+                    .insert(format!("the receiver at position {id}"), id);
+                registry.next = registry.next.max(id + 1);
+            }
             let mut failed = txn.open_table(FAILED)?;
             let gone: Vec<(String, u32)> = registry
                 .ids
@@ -558,6 +577,31 @@ mod tests {
         // And a receiver added again later gets a new id, not b's old one.
         let (ids, _) = store.receiver_ids(&[a, b, c], 3).expect("ids");
         assert_eq!(ids, [0, 3, 2]);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_store_from_before_the_registry_gives_up_what_no_receiver_will_take() {
+        let (store, dir) = open();
+        // Written by the old daemon with three receivers, ids by position.
+        store
+            .commit(
+                b"e",
+                &Offsets::new(),
+                &[event("x", "firing")],
+                &[0, 1, 2],
+                0,
+            )
+            .expect("commit");
+        let (ids, given_up) = store
+            .receiver_ids(&["webhook http://a".into(), "webhook http://b".into()], 1)
+            .expect("ids");
+        assert_eq!(
+            (ids, given_up),
+            (vec![0, 1], 1),
+            "the third one's is given up"
+        );
+        assert_eq!(store.pending_count().expect("count"), 2);
         let _ = std::fs::remove_dir_all(dir);
     }
 
