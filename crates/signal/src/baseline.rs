@@ -13,9 +13,9 @@
 //! posts enough.
 //!
 //! An incident must not become the new normal within the hour: while an alert is
-//! active the area's hours are not learnt at all, and otherwise each hour is
-//! winsorised (clipped at three standard deviations above what was expected) before
-//! it is learnt.
+//! active the area's hours are not learnt (but for the weekday's day count, which
+//! its median protects), and otherwise each hour is winsorised (clipped at three
+//! standard deviations above what was expected) before it is learnt.
 
 use crate::stats::{shrunk_share, Ewma};
 
@@ -30,6 +30,10 @@ const EPOCH_WEEKDAY: i64 = 3;
 
 /// Until a weekday has been seen on this many weeks, it is taken as an average day.
 const MIN_WEEKS_FOR_WEEKDAY: u32 = 3;
+
+/// A weekday is taken to be at most this many times busier (or quieter) than an
+/// average day.
+const MAX_WEEKDAY_LEVEL: f64 = 4.0;
 
 /// A weekday's level is the median of its last this many weeks.
 const WEEKS_KEPT: usize = 4;
@@ -122,7 +126,10 @@ impl Baseline {
             self.day.2 += profile.mean();
         }
         if hour_of_day(hour) == HOURS_PER_DAY - 1 && self.day.2 > 0.0 {
-            let level = (self.day.1 + WEEKDAY_PRIOR_POSTS) / (self.day.2 + WEEKDAY_PRIOR_POSTS);
+            // Clamped: a day without posts (an outage) or a flood says little about
+            // the weekday, and the hourly profile is divided by the level.
+            let level = ((self.day.1 + WEEKDAY_PRIOR_POSTS) / (self.day.2 + WEEKDAY_PRIOR_POSTS))
+                .clamp(1.0 / MAX_WEEKDAY_LEVEL, MAX_WEEKDAY_LEVEL);
             self.weekday_level[weekday(day)].push(level);
         }
     }
@@ -318,6 +325,21 @@ mod tests {
             .expected_posts(hour_on(SATURDAY, 12), 60.0)
             .expect("learnt");
         assert!((after - before).abs() < before * 0.2, "{before} -> {after}");
+    }
+
+    #[test]
+    fn outage_days_do_not_collapse_a_weekday() {
+        let mut baseline = Baseline::default();
+        learn_days(&mut baseline, 21, |_| 40, 0.02);
+        // Two Tuesdays of four without a post (the feed was down).
+        let outage = |day: usize, _hour: usize| if day == TUESDAY { 0 } else { 40 };
+        learn_week_days(&mut baseline, 14, outage, 0.02);
+        let level = baseline.weekday_level[TUESDAY].median().expect("learnt");
+        assert!(level >= 0.25, "{level}");
+        let wednesday = baseline
+            .expected_posts(hour_on(2, 12), 60.0)
+            .expect("learnt");
+        assert!((wednesday - 40.0).abs() < 8.0, "{wednesday}");
     }
 
     #[test]
