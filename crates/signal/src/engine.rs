@@ -1468,12 +1468,7 @@ mod tests {
 
     #[test]
     fn restored_with_other_windows_it_sums_them_from_the_buckets_kept() {
-        let mut engine = Engine::new(EngineConfig::default());
-        let mut out = Vec::new();
-        for minute in 0..50 {
-            let id = minute.to_string();
-            engine.add(&bare_post(&id, minute * MINUTE_MS, "town", 0.9), &mut out);
-        }
+        let (engine, mut out) = a_post_a_minute("town", 50, 0.9);
         let config = EngineConfig {
             windows: vec![15, 30, 60],
             ..EngineConfig::default()
@@ -1596,6 +1591,18 @@ mod tests {
             engine.areas.find("town").is_some(),
             "an area under alert is never forgotten"
         );
+    }
+
+    /// An engine given one post of `area` a minute, from minute 0 to `minutes`, and
+    /// the events they raised.
+    fn a_post_a_minute(area: &str, minutes: i64, tension: f32) -> (Engine, Vec<AlertEvent>) {
+        let mut engine = Engine::new(EngineConfig::default());
+        let mut out = Vec::new();
+        for minute in 0..minutes {
+            let id = minute.to_string();
+            engine.add(&bare_post(&id, minute * MINUTE_MS, area, tension), &mut out);
+        }
+        (engine, out)
     }
 
     /// A post of `area` with only a tension: no text, no sentiment.
@@ -1799,12 +1806,7 @@ mod tests {
 
     #[test]
     fn a_gap_in_the_stream_loses_no_post_of_the_hour_before_it() {
-        let mut engine = Engine::new(EngineConfig::default());
-        let mut out = Vec::new();
-        for minute in 0..10 {
-            let id = minute.to_string();
-            engine.add(&bare_post(&id, minute * MINUTE_MS, "a", 0.1), &mut out);
-        }
+        let (mut engine, mut out) = a_post_a_minute("a", 10, 0.1);
         // Ten hours later: the minutes in between close before this post lands.
         engine.add(&bare_post("late", 600 * MINUTE_MS, "a", 0.1), &mut out);
         engine.finish(&mut out);
