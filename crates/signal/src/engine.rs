@@ -391,6 +391,10 @@ pub struct Engine {
     #[cfg(test)]
     #[serde(skip)]
     visit_all: bool,
+    /// Tests only: minutes evaluated, to hold the skipping of idle minutes.
+    #[cfg(test)]
+    #[serde(skip)]
+    evaluated_minutes: u64,
 }
 
 /// The areas with state, in slots that are reused once an area is forgotten, so
@@ -493,6 +497,8 @@ impl Engine {
             counters: Counters::default(),
             #[cfg(test)]
             visit_all: false,
+            #[cfg(test)]
+            evaluated_minutes: 0,
         }
     }
 
@@ -829,6 +835,10 @@ impl Engine {
     }
 
     fn evaluate(&mut self, minute: i64, out: &mut Vec<AlertEvent>) {
+        #[cfg(test)]
+        {
+            self.evaluated_minutes += 1;
+        }
         let lengths = std::mem::take(&mut self.layout.lengths);
         let short_slot = 0;
         let long_slot = lengths.len() - 1;
@@ -1832,9 +1842,16 @@ mod tests {
         // A clock set 7,000 years ahead: 3.7 billion minutes, each closed, but
         // only the few with something to do evaluated.
         let far = 7_000 * 365 * 24 * 60 * MINUTE_MS;
+        let before = engine.evaluated_minutes;
         engine.add(&bare_post("far", far, "town", 0.1), &mut out);
         engine.finish(&mut out);
         assert_eq!(engine.closed_minute(), Some(far / MINUTE_MS));
+        let evaluated = engine.evaluated_minutes - before;
+        assert!(
+            evaluated < 500,
+            "{evaluated} minutes evaluated: the idle ones must be skipped"
+        );
+        assert_eq!(engine.counters().aggregated, 2_001);
     }
 
     #[test]
