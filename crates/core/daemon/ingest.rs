@@ -43,6 +43,9 @@ pub struct Ingest {
     dead_letters: Vec<(Vec<u8>, &'static str)>,
     producer: ThreadedProducer<DeadLetterContext>,
     dead_letter_topic: String,
+    /// Messages were skipped since the last commit: the group's commit is behind
+    /// the checkpoint (a crash between the two), and nothing new may come to move it.
+    commit_behind: bool,
 }
 
 /// Counts dead letters the broker refused.
@@ -187,6 +190,7 @@ impl Ingest {
             dead_letters: Vec::new(),
             producer: dead_letter_producer(kafka)?,
             dead_letter_topic: kafka.dead_letter_topic.clone(),
+            commit_behind: false,
         })
     }
 
@@ -199,9 +203,10 @@ impl Ingest {
             offset: message.offset(),
         };
         let timestamp = message.timestamp().to_millis();
-        if let Applied::Rejected(reason) = self.applier.apply(position, payload, timestamp, arrived)
-        {
-            self.send_dead_letter(payload.to_vec(), reason.as_str());
+        match self.applier.apply(position, payload, timestamp, arrived) {
+            Applied::Rejected(reason) => self.send_dead_letter(payload.to_vec(), reason.as_str()),
+            Applied::Skipped => self.commit_behind = true,
+            Applied::Accepted => {}
         }
     }
 
@@ -252,7 +257,9 @@ impl Ingest {
     ///
     /// `always_commit`: commit even when nothing changed since the last checkpoint
     /// (before a rebalance or at shutdown, in case an earlier asynchronous commit was
-    /// refused).
+    /// refused). Skipped messages also call for a commit: without it, a group whose
+    /// every message was counted before a crash would keep its old commit until
+    /// new posts came.
     fn checkpoint(
         &mut self,
         consumer: &GroupConsumer,
@@ -262,8 +269,9 @@ impl Ingest {
         if self.applier.dirty() {
             self.flush_dead_letters()?;
         }
-        if self.applier.checkpoint()? || always_commit {
+        if self.applier.checkpoint()? || always_commit || self.commit_behind {
             self.commit(consumer, mode)?;
+            self.commit_behind = false;
         }
         Ok(())
     }
