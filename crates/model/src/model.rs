@@ -111,6 +111,32 @@ impl Model {
     #[inline]
     pub fn logits(&self, features: &[HashedFeature]) -> [f32; OUTPUTS] {
         let mut z = self.bias;
+        self.add_weighted(&mut z, features);
+        z
+    }
+
+    /// Raw logits of a post whose words' own features were added up apart
+    /// ([`onrust_text::Featurizer::extract_memoized`]): `features` are the rest,
+    /// scaled, and `words` the words' weights summed, which `scale` scales. The same
+    /// sum as [`Model::logits`] of every feature, grouped by word, so equal up to
+    /// float rounding.
+    #[inline]
+    pub fn logits_with_words(
+        &self,
+        features: &[HashedFeature],
+        words: &[f32; OUTPUTS],
+        scale: f32,
+    ) -> [f32; OUTPUTS] {
+        let mut z = self.logits(features);
+        for (zk, wk) in z.iter_mut().zip(words) {
+            *zk += scale * wk;
+        }
+        z
+    }
+
+    /// Adds each feature's weights times its value to `z`, in order.
+    #[inline]
+    pub(crate) fn add_weighted(&self, z: &mut [f32; OUTPUTS], features: &[HashedFeature]) {
         for feature in features {
             // Indices come from a featurizer with this model's `bits`, so they are in
             // range; `get` keeps a mismatched caller from panicking.
@@ -120,7 +146,6 @@ impl Model {
                 }
             }
         }
-        z
     }
 
     /// Asks the processor to bring the weights of `features` into cache, so that

@@ -3,10 +3,53 @@
 use std::sync::Arc;
 
 use onrust_text::lang::Method;
-use onrust_text::{Featurizer, Lang, LanguageIdentifier};
+use onrust_text::{Featurizer, Lang, LanguageIdentifier, WordFeatures, WordMemos};
 
 use crate::example::Sentiment;
-use crate::model::{Model, Prediction};
+use crate::model::{Model, Prediction, OUTPUTS};
+
+/// A model's side of the featurizer's word memos: each word form's own features
+/// (its word feature, plain or negated, and its character n-grams) weighted and
+/// summed once, then added up for each post the word is in.
+struct WordWeights<'m> {
+    model: &'m Model,
+    /// The model's position among the scorer's models.
+    owner: u64,
+    /// The post's words, summed so far.
+    total: [f32; OUTPUTS],
+}
+
+/// One word form's weights summed, as a plain and as a negated word.
+#[derive(Debug, Clone, Copy)]
+struct WordSum {
+    plain: [f32; OUTPUTS],
+    negated: [f32; OUTPUTS],
+}
+
+impl WordMemos for WordWeights<'_> {
+    type Memo = WordSum;
+
+    fn owner(&self) -> u64 {
+        self.owner
+    }
+
+    fn derive(&mut self, word: &WordFeatures<'_>) -> WordSum {
+        let mut ngrams = [0.0; OUTPUTS];
+        self.model.add_weighted(&mut ngrams, word.ngrams);
+        let (mut plain, mut negated) = (ngrams, ngrams);
+        self.model.add_weighted(&mut plain, &[word.word]);
+        self.model.add_weighted(&mut negated, &[word.negated_word]);
+        WordSum { plain, negated }
+    }
+
+    #[inline]
+    fn add(&mut self, memo: &WordSum, negated: bool) {
+        let weights = if negated { &memo.negated } else { &memo.plain };
+        for (total, weight) in self.total.iter_mut().zip(weights) {
+            *total += weight;
+        }
+    }
+}
 
 /// The scores of one post (contract section 3), with how they were made.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -43,7 +86,8 @@ pub enum ScorerError {
 pub struct Scorer {
     models: Arc<[Model]>,
     identifier: Arc<LanguageIdentifier>,
-    featurizer: Featurizer,
+    /// Keeps each word form's [`WordSum`] under each model, with its stem.
+    featurizer: Featurizer<WordSum>,
 }
 
 impl Scorer {
@@ -63,16 +107,16 @@ impl Scorer {
         Ok(Scorer {
             models: models.into(),
             identifier: Arc::new(LanguageIdentifier::new()),
-            featurizer: Featurizer::new(),
+            featurizer: Featurizer::with_memos(),
         })
     }
 
-    /// A scorer sharing this one's models, with buffers of its own.
+    /// A scorer sharing this one's models, with buffers and caches of its own.
     pub fn fork(&self) -> Scorer {
         Scorer {
             models: Arc::clone(&self.models),
             identifier: Arc::clone(&self.identifier),
-            featurizer: Featurizer::new(),
+            featurizer: Featurizer::with_memos(),
         }
     }
 
@@ -88,15 +132,23 @@ impl Scorer {
             Some(lang) if lang != Lang::UNDETERMINED => (lang, Method::Hint),
             _ => self.identifier.identify(self.featurizer.tokens()),
         };
-        let (model_lang, prediction) = match self.models.iter().find(|m| m.lang == lang) {
-            Some(model) => {
-                let features = self.featurizer.extract_seeing(
+        let (model_lang, prediction) = match self.models.iter().position(|m| m.lang == lang) {
+            Some(index) => {
+                let model = &self.models[index];
+                let mut words = WordWeights {
+                    model,
+                    owner: index as u64,
+                    total: [0.0; OUTPUTS],
+                };
+                let (features, scale) = self.featurizer.extract_memoized(
                     lang,
                     &model.features,
                     model.lexicon.as_ref(),
                     |made| model.prefetch(made),
+                    &mut words,
                 );
-                (Some(model.lang), model.predict(features))
+                let z = model.logits_with_words(features, &words.total, scale);
+                (Some(model.lang), model.calibrated(&z))
             }
             None => (None, self.mean_prediction(lang)),
         };
@@ -110,7 +162,9 @@ impl Scorer {
         }
     }
 
-    /// The mean of every model's prediction for the tokenized post.
+    /// The mean of every model's prediction for the tokenized post. Rare (a post in
+    /// a language without a model), so it sums every feature as it comes rather
+    /// than through the word memos.
     fn mean_prediction(&mut self, lang: Lang) -> Prediction {
         let mut mean = Prediction {
             sentiment: [0.0; 3],
@@ -205,6 +259,89 @@ mod tests {
             single.tension > 0.85,
             "one model: its own prediction {single:?}"
         );
+    }
+
+    /// A model whose every bucket has weights drawn from a seeded generator, so
+    /// that every feature counts.
+    fn random_model(lang: Lang, seed: u64) -> Model {
+        let mut model = Model::zeroed(
+            lang,
+            FeatureConfig {
+                bits: 12,
+                ..FeatureConfig::default()
+            },
+            Some(onrust_text::Lexicon::from_entries([
+                ("leuk", 0.8),
+                ("rellen", -0.7),
+                ("great", 0.9),
+                ("riot", -0.8),
+            ])),
+        );
+        let mut rng = fastrand::Rng::with_seed(seed);
+        for row in model.weights.iter_mut() {
+            *row = std::array::from_fn(|_| rng.f32() * 2.0 - 1.0);
+        }
+        model.bias = [0.1, -0.2, 0.05, -0.3];
+        model
+    }
+
+    #[test]
+    fn words_summed_apart_score_as_every_feature_summed() {
+        let models = vec![random_model(Lang::NL, 1), random_model(Lang::EN, 2)];
+        let mut scorer = Scorer::new(models.clone()).expect("models");
+        let mut featurizer = Featurizer::new();
+        let posts = [
+            (
+                "Iedereen NU naar het plein!!! #ProjectX 🔥 niet leuk",
+                Lang::NL,
+            ),
+            (
+                "één café, straße en rellen @burgemeester https://x.nl om 21:00",
+                Lang::NL,
+            ),
+            (
+                "rellen rellen rellen, niet leuk, helemaal niet leuk",
+                Lang::NL,
+            ),
+            (
+                "Everyone to the square tonight, this riot is NOT great!!!",
+                Lang::EN,
+            ),
+            ("soooo great 😂😂 #riot", Lang::EN),
+            ("ok", Lang::EN),
+            ("", Lang::NL),
+        ];
+        // Twice: the second round finds every word in the caches.
+        for round in 0..2 {
+            for (text, lang) in posts {
+                let model = models.iter().find(|m| m.lang == lang).expect("model");
+                featurizer.tokenize(text);
+                let whole = model.predict(featurizer.extract(
+                    lang,
+                    &model.features,
+                    model.lexicon.as_ref(),
+                ));
+                let apart = scorer.score(text, Some(lang));
+                let close = |a: f32, b: f32| (a - b).abs() < 1e-5;
+                assert!(
+                    close(apart.tension, whole.tension)
+                        && close(apart.sentiment, whole.sentiment_score()),
+                    "round {round}, {text:?}: {apart:?} vs {whole:?}"
+                );
+                assert_eq!(apart.label, whole.label(), "round {round}, {text:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_known_word_scores_as_it_did_when_new() {
+        let mut scorer = Scorer::new(vec![random_model(Lang::NL, 3)]).expect("model");
+        let text = "de politie is er al, rellen bij het station";
+        let first = scorer.score(text, Some(Lang::NL));
+        let again = scorer.score(text, Some(Lang::NL));
+        assert_eq!(first, again);
+        let mut fresh = scorer.fork();
+        assert_eq!(fresh.score(text, Some(Lang::NL)), first);
     }
 
     #[test]

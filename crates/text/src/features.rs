@@ -14,7 +14,7 @@ use crate::hash::{gram, packed_gram, FeatureHash, MAX_PACKED_GRAM};
 use crate::lang::Lang;
 use crate::lexicon::Lexicon;
 use crate::negation::mark_negation;
-use crate::stem::StemCache;
+use crate::stem::{StemCache, UNSTEMMED_LEN};
 use crate::tokenize::{TokenKind, Tokens};
 
 /// How features are made; stored in every model, since a model is only valid for the
@@ -76,10 +76,6 @@ pub struct HashedFeature {
     pub value: f32,
 }
 
-/// Words of at most this many bytes are not stemmed: the stemmers leave them as they
-/// are ("de", "is", "was", "ben"), and the cache lookup costs more than the word.
-const UNSTEMMED_LEN: usize = 3;
-
 /// Feature namespaces; see the module documentation.
 mod namespace {
     pub const WORD: u8 = 1;
@@ -115,24 +111,94 @@ impl StemHashes {
     }
 }
 
+/// A word's own features, unscaled: what a [`WordMemos`] derives its memo from.
+#[derive(Debug)]
+pub struct WordFeatures<'a> {
+    /// The word feature when the word is not negated.
+    pub word: HashedFeature,
+    /// The word feature when the word is negated.
+    pub negated_word: HashedFeature,
+    /// The character n-grams of the word's form.
+    pub ngrams: &'a [HashedFeature],
+}
+
+/// What a caller derives once from a word form's own features and adds up for every
+/// post the word is in, through [`Featurizer::extract_memoized`]. A model sums the
+/// weights of a word's features once, not once per post: some fifteen features a
+/// word, each a random row of a large table, so each a cache miss, are most of
+/// scoring otherwise; posts repeat their words.
+pub trait WordMemos {
+    /// What is kept with each word form.
+    type Memo;
+    /// Who derives the memos: one kept for another owner (another model) is derived
+    /// anew.
+    fn owner(&self) -> u64;
+    /// The memo of a word, from its own features.
+    fn derive(&mut self, word: &WordFeatures<'_>) -> Self::Memo;
+    /// Adds one occurrence of a word to the post, negated or not.
+    fn add(&mut self, memo: &Self::Memo, negated: bool);
+}
+
+/// A stem's hashes, and the memo a [`WordMemos`] derived for its word form.
+#[derive(Debug)]
+struct WordEntry<M> {
+    hashes: StemHashes,
+    memo: Option<KeptMemo<M>>,
+}
+
+/// A memo, with what the featurizer itself needs of the word again.
+#[derive(Debug)]
+struct KeptMemo<M> {
+    owner: u64,
+    /// How many features the memo stands for: the word feature and the n-grams.
+    features: usize,
+    /// The word's polarity in the lexicon it was derived with.
+    polarity: Option<f32>,
+    memo: M,
+}
+
 /// Turns posts into hashed features. Owns every buffer it needs, so a warm
-/// featurizer allocates nothing per post.
-#[derive(Debug, Default)]
-pub struct Featurizer {
+/// featurizer allocates nothing per post. `M` is the memo a caller of
+/// [`Featurizer::extract_memoized`] keeps with each word form.
+#[derive(Debug)]
+pub struct Featurizer<M = ()> {
     tokens: Tokens,
-    stems: StemCache<StemHashes>,
+    words: StemCache<WordEntry<M>>,
     padded: String,
     char_offsets: Vec<u32>,
     features: Vec<HashedFeature>,
+    /// A word's n-grams, while its memo is derived.
+    ngrams: Vec<HashedFeature>,
     /// The language and config the features before the lexicon's were made for,
     /// and how many there are; `None` after a new post is tokenized.
     base: Option<(Lang, FeatureConfig, usize)>,
 }
 
+impl Default for Featurizer {
+    fn default() -> Self {
+        Self::with_memos()
+    }
+}
+
 impl Featurizer {
     /// A featurizer with empty buffers.
     pub fn new() -> Self {
-        Self::default()
+        Self::with_memos()
+    }
+}
+
+impl<M> Featurizer<M> {
+    /// A featurizer with empty buffers, keeping memos of type `M`.
+    pub fn with_memos() -> Self {
+        Self {
+            tokens: Tokens::default(),
+            words: StemCache::new(),
+            padded: String::new(),
+            char_offsets: Vec::new(),
+            features: Vec::new(),
+            ngrams: Vec::new(),
+            base: None,
+        }
     }
 
     /// Tokenizes a post and marks negation scope; [`Featurizer::tokens`] then holds it.
@@ -178,72 +244,138 @@ impl Featurizer {
                 self.features.truncate(len);
             }
             _ => {
-                self.extract_base(lang, config, seen);
+                self.extract_base::<NoMemos<M>>(lang, config, seen, None);
                 self.base = Some((lang, *config, self.features.len()));
             }
         }
-        if let Some(lexicon) = lexicon {
-            let (mut positive, mut negative) = (0f32, 0f32);
-            for (token, form) in self.tokens.iter() {
-                if token.kind != TokenKind::Word {
-                    continue;
-                }
-                if let Some(polarity) = lexicon.polarity(form) {
-                    let polarity = if token.negated { -polarity } else { polarity };
-                    if polarity > 0.0 {
-                        positive += polarity;
-                    } else {
-                        negative -= polarity;
-                    }
-                }
-            }
-            let lexicon_feature = |name| FeatureHash::new(namespace::LEXICON).str(name);
-            self.features
-                .push(hashed(lexicon_feature("positive"), positive, mask));
-            self.features
-                .push(hashed(lexicon_feature("negative"), negative, mask));
-        }
+        self.push_lexicon(lexicon, mask);
         &self.features
     }
 
-    /// Every feature but the lexicon's, scaled, into `self.features`.
-    fn extract_base(
+    /// The features of the last tokenized post as [`Featurizer::extract_seeing`]
+    /// makes them, but each word's own features (its word feature and character
+    /// n-grams) go to `memos` instead, through the memo derived from them the first
+    /// time the word form was seen. Returns the rest of the features and the scale
+    /// every feature got, the words' counted, for the caller to apply to what it
+    /// added up.
+    ///
+    /// A word's own features depend on its form alone (in `lang`, with `config`):
+    /// `memos` must derive the same memo from the same features as long as it
+    /// gives the same owner, and use the same `lexicon` with it.
+    pub fn extract_memoized<W: WordMemos<Memo = M>>(
+        &mut self,
+        lang: Lang,
+        config: &FeatureConfig,
+        lexicon: Option<&Lexicon>,
+        seen: impl FnMut(&[HashedFeature]),
+        memos: &mut W,
+    ) -> (&[HashedFeature], f32) {
+        let scale = self.extract_base(lang, config, seen, Some((memos, lexicon)));
+        // These features lack the words': the next extraction starts afresh.
+        self.base = None;
+        (&self.features, scale)
+    }
+
+    /// Pushes the lexicon's two features, when the model has a lexicon: the sums of
+    /// the positive and of the negative polarities (unscaled).
+    fn push_lexicon(&mut self, lexicon: Option<&Lexicon>, mask: u64) {
+        if let Some(lexicon) = lexicon {
+            let mut sums = PolaritySums::default();
+            for (token, form) in self.tokens.iter() {
+                if token.kind == TokenKind::Word {
+                    sums.add(lexicon.polarity(form), token.negated);
+                }
+            }
+            sums.push(&mut self.features, mask);
+        }
+    }
+
+    /// Every feature but the lexicon's, scaled, into `self.features`; returns the
+    /// scale. With `memos`, each word's own features go to its memo instead (and
+    /// the lexicon's features follow, from the polarities kept with the memos).
+    fn extract_base<W: WordMemos<Memo = M>>(
         &mut self,
         lang: Lang,
         config: &FeatureConfig,
         mut seen: impl FnMut(&[HashedFeature]),
-    ) {
+        mut memos: Option<(&mut W, Option<&Lexicon>)>,
+    ) -> f32 {
         self.features.clear();
         let mask = (1u64 << config.bits) - 1;
         let Self {
             tokens,
-            stems,
+            words,
             padded,
             char_offsets,
             features,
+            ngrams,
             ..
         } = self;
         let marker = |name: &str| FeatureHash::new(namespace::MARKER).str(name);
         let mut bigram_first_half: Option<FeatureHash> = None;
+        let mut memoized_features = 0usize;
+        let mut polarities = PolaritySums::default();
         for (token, form) in tokens.iter() {
             match token.kind {
                 TokenKind::Word => {
                     let first = features.len();
-                    let cached = if form.len() <= UNSTEMMED_LEN {
+                    let cached = if form.len() <= UNSTEMMED_LEN && memos.is_none() {
+                        // Not worth a cache lookup without memos.
                         None
                     } else {
-                        stems.stem(lang, form, StemHashes::of)
+                        words.stem(lang, form, |stem| WordEntry {
+                            hashes: StemHashes::of(stem),
+                            memo: None,
+                        })
                     };
-                    let (stem, hashes) = match cached {
-                        Some((stem, hashes)) => (stem, *hashes),
-                        None => (form, StemHashes::of(form)),
+                    let (stem, hashes, entry) = match cached {
+                        Some((stem, entry)) => (stem, entry.hashes, Some(entry)),
+                        None => (form, StemHashes::of(form), None),
                     };
-                    let word_hash = if token.negated {
-                        hashes.negated_word
-                    } else {
-                        hashes.word
-                    };
-                    push_hashed(features, mask, word_hash, 1.0);
+                    match memos.as_mut() {
+                        None => {
+                            let word_hash = if token.negated {
+                                hashes.negated_word
+                            } else {
+                                hashes.word
+                            };
+                            push_hashed(features, mask, word_hash, 1.0);
+                        }
+                        Some((memos, lexicon)) => {
+                            let owner = memos.owner();
+                            let mut derive = || {
+                                ngrams.clear();
+                                if config.char_ngram_min > 0 {
+                                    char_ngrams(form, config, mask, padded, char_offsets, ngrams);
+                                }
+                                let own = WordFeatures {
+                                    word: hashed(hashes.word, 1.0, mask),
+                                    negated_word: hashed(hashes.negated_word, 1.0, mask),
+                                    ngrams,
+                                };
+                                KeptMemo {
+                                    owner,
+                                    features: 1 + ngrams.len(),
+                                    polarity: lexicon.and_then(|lexicon| lexicon.polarity(form)),
+                                    memo: memos.derive(&own),
+                                }
+                            };
+                            let fresh;
+                            let kept = match entry {
+                                Some(entry) => match &mut entry.memo {
+                                    Some(kept) if kept.owner == owner => &*kept,
+                                    slot => &*slot.insert(derive()),
+                                },
+                                None => {
+                                    fresh = derive();
+                                    &fresh
+                                }
+                            };
+                            memos.add(&kept.memo, token.negated);
+                            memoized_features += kept.features;
+                            polarities.add(kept.polarity, token.negated);
+                        }
+                    }
                     if config.word_bigrams {
                         // FNV runs left to right, so the previous word's half of the
                         // bigram hash is kept rather than the word itself.
@@ -252,7 +384,7 @@ impl Featurizer {
                         }
                         bigram_first_half = Some(hashes.bigram_first_half);
                     }
-                    if config.char_ngram_min > 0 {
+                    if memos.is_none() && config.char_ngram_min > 0 {
                         char_ngrams(form, config, mask, padded, char_offsets, features);
                     }
                     if token.all_caps {
@@ -296,8 +428,55 @@ impl Featurizer {
                 }
             }
         }
-        let scale = 1.0 / (features.len().max(1) as f32).sqrt();
+        let scale = 1.0 / ((features.len() + memoized_features).max(1) as f32).sqrt();
         features.iter_mut().for_each(|f| f.value *= scale);
+        if let Some((_, Some(_))) = memos {
+            polarities.push(features, mask);
+        }
+        scale
+    }
+}
+
+/// The type of no memos, for extractions without them: it has no values.
+struct NoMemos<M>(std::convert::Infallible, std::marker::PhantomData<M>);
+
+impl<M> WordMemos for NoMemos<M> {
+    type Memo = M;
+    fn owner(&self) -> u64 {
+        match self.0 {}
+    }
+    fn derive(&mut self, _: &WordFeatures<'_>) -> M {
+        match self.0 {}
+    }
+    fn add(&mut self, _: &M, _: bool) {
+        match self.0 {}
+    }
+}
+
+/// The lexicon's two features in the making: the sums of the positive and of the
+/// negative polarities of a post's words (a negated word's polarity flips).
+#[derive(Debug, Default)]
+struct PolaritySums {
+    positive: f32,
+    negative: f32,
+}
+
+impl PolaritySums {
+    fn add(&mut self, polarity: Option<f32>, negated: bool) {
+        if let Some(polarity) = polarity {
+            let polarity = if negated { -polarity } else { polarity };
+            if polarity > 0.0 {
+                self.positive += polarity;
+            } else {
+                self.negative -= polarity;
+            }
+        }
+    }
+
+    fn push(&self, features: &mut Vec<HashedFeature>, mask: u64) {
+        let lexicon_feature = |name| FeatureHash::new(namespace::LEXICON).str(name);
+        features.push(hashed(lexicon_feature("positive"), self.positive, mask));
+        features.push(hashed(lexicon_feature("negative"), self.negative, mask));
     }
 }
 
@@ -462,6 +641,96 @@ mod tests {
             shown.is_empty(),
             "the same post again is not featurized again"
         );
+    }
+
+    /// Memos that keep a word's own features, to hand them back per occurrence.
+    struct Recorder {
+        owner: u64,
+        derived: usize,
+        added: Vec<HashedFeature>,
+    }
+
+    impl WordMemos for Recorder {
+        type Memo = (HashedFeature, HashedFeature, Vec<HashedFeature>);
+        fn owner(&self) -> u64 {
+            self.owner
+        }
+        fn derive(&mut self, word: &WordFeatures<'_>) -> Self::Memo {
+            self.derived += 1;
+            (word.word, word.negated_word, word.ngrams.to_vec())
+        }
+        fn add(&mut self, memo: &Self::Memo, negated: bool) {
+            self.added.push(if negated { memo.1 } else { memo.0 });
+            self.added.extend_from_slice(&memo.2);
+        }
+    }
+
+    fn recorder(owner: u64) -> Recorder {
+        Recorder {
+            owner,
+            derived: 0,
+            added: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn memoized_words_are_the_same_features_grouped_by_word() {
+        let config = FeatureConfig::default();
+        let lexicon = Lexicon::from_entries([("leuk", 0.8), ("rellen", -0.6)]);
+        let as_bits = |features: &[HashedFeature]| {
+            let mut bits: Vec<(u32, u32)> = features
+                .iter()
+                .map(|f| (f.index, f.value.to_bits()))
+                .collect();
+            bits.sort_unstable();
+            bits
+        };
+        let mut featurizer = Featurizer::with_memos();
+        for lang in [Lang::NL, Lang::EN, Lang::UNDETERMINED] {
+            for text in [
+                "Iedereen NU naar het plein!!! #ProjectX 🔥 niet leuk",
+                "één café, straße en rellen @burgemeester https://x.nl",
+                "niet leuk, niet leuk, rellen rellen",
+                "ok",
+                "",
+            ] {
+                featurizer.tokenize(text);
+                let whole = featurizer.extract(lang, &config, Some(&lexicon)).to_vec();
+                let mut memos = recorder(7);
+                let (rest, scale) =
+                    featurizer.extract_memoized(lang, &config, Some(&lexicon), |_| {}, &mut memos);
+                let mut regrouped = rest.to_vec();
+                regrouped.extend(memos.added.iter().map(|f| HashedFeature {
+                    index: f.index,
+                    value: f.value * scale,
+                }));
+                assert_eq!(as_bits(&regrouped), as_bits(&whole), "{lang} {text}");
+                let lexicon_features = 2;
+                let scaled = (whole.len() - lexicon_features).max(1) as f32;
+                assert_eq!(scale, 1.0 / scaled.sqrt(), "{lang} {text}");
+                assert_eq!(
+                    featurizer.extract(lang, &config, Some(&lexicon)),
+                    &whole[..],
+                    "asked again whole, the post is featurized whole"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_word_form_is_derived_once_per_owner() {
+        let config = FeatureConfig::default();
+        let mut featurizer = Featurizer::with_memos();
+        featurizer.tokenize("rellen rellen bij het station, rellen");
+        let mut first = recorder(1);
+        featurizer.extract_memoized(Lang::NL, &config, None, |_| {}, &mut first);
+        assert_eq!(first.derived, 4, "rellen, bij, het, station");
+        featurizer.extract_memoized(Lang::NL, &config, None, |_| {}, &mut first);
+        assert_eq!(first.derived, 4, "all kept");
+        let mut second = recorder(2);
+        featurizer.extract_memoized(Lang::NL, &config, None, |_| {}, &mut second);
+        assert_eq!(second.derived, 4, "another owner derives its own");
+        assert_eq!(second.added, first.added[..second.added.len()]);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! senses per word, averaged). Both are keyed by the lower-case word form.
 
 use rustc_hash::FxHashMap;
+use smol_str::SmolStr;
 
 /// Why a lexicon could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -26,7 +27,8 @@ pub enum LexiconError {
 /// Words with a prior polarity in [-1, 1].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Lexicon {
-    entries: FxHashMap<Box<str>, f32>,
+    /// `SmolStr` keys sit inside the table: a lookup reads no second allocation.
+    entries: FxHashMap<SmolStr, f32>,
 }
 
 /// VADER valences run from -4 to 4.
@@ -39,7 +41,7 @@ impl Lexicon {
         let entries = entries
             .into_iter()
             .filter(|(_, p)| p.is_finite())
-            .map(|(w, p)| (w.to_lowercase().into_boxed_str(), p.clamp(-1.0, 1.0)))
+            .map(|(w, p)| (SmolStr::from(w.to_lowercase()), p.clamp(-1.0, 1.0)))
             .collect();
         Self { entries }
     }

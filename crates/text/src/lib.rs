@@ -7,9 +7,9 @@
 //! character n-grams ready for a linear model.
 //!
 //! Invariants: this crate does no I/O, never reads the clock and holds no global
-//! state. Everything that is reused between posts (buffers, the stem cache) lives in a
-//! [`features::Featurizer`] that the caller owns, so scoring a post allocates nothing
-//! once the featurizer is warm.
+//! state. Everything that is reused between posts (buffers, the stem cache and the
+//! word memos kept with it) lives in a [`features::Featurizer`] that the caller owns,
+//! so scoring a post allocates nothing once the featurizer is warm.
 
 pub mod features;
 pub mod hash;
@@ -21,7 +21,7 @@ pub mod stem;
 pub mod tokenize;
 mod trigram_profiles;
 
-pub use features::{FeatureConfig, Featurizer, HashedFeature};
+pub use features::{FeatureConfig, Featurizer, HashedFeature, WordFeatures, WordMemos};
 pub use lang::{Lang, LanguageIdentifier};
 pub use lexicon::Lexicon;
 pub use tokenize::{Token, TokenKind, Tokens};

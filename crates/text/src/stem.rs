@@ -7,16 +7,24 @@
 
 use rust_stemmers::Stemmer;
 use rustc_hash::FxBuildHasher;
+use smol_str::SmolStr;
 
 use crate::lang::Lang;
 
-/// Entries per language before the cache is emptied and refilled: about 10 MiB. Most
-/// of a day's words are a few thousand common ones, so a refill is quickly warm.
-pub const STEM_CACHE_CAPACITY: usize = 100_000;
+/// Entries per language before the cache is emptied and refilled: some 8 MiB with
+/// the featurizer's word memos. Most of a day's words are a few thousand common
+/// ones, so a refill is quickly warm.
+pub const STEM_CACHE_CAPACITY: usize = 50_000;
 
 /// Word → stem and what the caller derived from it, for one language. hashbrown's
-/// map, for `entry_ref`: one lookup that allocates only when the word is new.
-type Stems<T> = hashbrown::HashMap<Box<str>, (Box<str>, T), FxBuildHasher>;
+/// map, for `entry_ref`: one lookup that allocates only when the word is new. Words
+/// and stems are `SmolStr`s, kept inside the table up to 23 bytes: a boxed key
+/// would cost a second cache miss on every lookup, to compare it.
+type Stems<T> = hashbrown::HashMap<SmolStr, (SmolStr, T), FxBuildHasher>;
+
+/// Words of at most this many bytes are their own stems: the stemmers leave them as
+/// they are ("de", "is", "was", "ben"), and calling one costs more than the word.
+pub const UNSTEMMED_LEN: usize = 3;
 
 /// A stemmer for every language rust-stemmers supports, with a cache per language.
 /// Each stem is kept with a value the caller derives from it once (the featurizer
@@ -53,14 +61,15 @@ impl<T> StemCache<T> {
     }
 
     /// The stem of `word` in `lang`, with `derive` of it; `None` for a language
-    /// without a stemmer, whose words are their own stems. `derive` runs once per
-    /// word while the word stays in the cache.
+    /// without a stemmer, whose words are their own stems, as are words of at most
+    /// [`UNSTEMMED_LEN`] bytes. `derive` runs once per word while the word stays in
+    /// the cache; what it made may be changed in place.
     pub fn stem(
         &mut self,
         lang: Lang,
         word: &str,
         derive: impl FnOnce(&str) -> T,
-    ) -> Option<(&str, &T)> {
+    ) -> Option<(&str, &mut T)> {
         let algorithm = lang.stemmer()?;
         let slot = match self.languages.iter().position(|(l, _, _)| *l == lang) {
             Some(slot) => slot,
@@ -75,7 +84,11 @@ impl<T> StemCache<T> {
             cache.clear();
         }
         let (stem, derived) = cache.entry_ref(word).or_insert_with(|| {
-            let stem: Box<str> = stemmer.stem(word).into();
+            let stem = if word.len() <= UNSTEMMED_LEN {
+                SmolStr::from(word)
+            } else {
+                SmolStr::from(stemmer.stem(word))
+            };
             let derived = derive(&stem);
             (stem, derived)
         });
@@ -118,6 +131,19 @@ mod tests {
         let first = stem(&mut cache, Lang::DE, "Polizisten");
         assert!(first.is_some());
         assert_eq!(stem(&mut cache, Lang::DE, "Polizisten"), first);
+    }
+
+    #[test]
+    fn short_words_are_their_own_stems() {
+        let mut cache = StemCache::new();
+        for word in ["was", "is", "ies", "ded"] {
+            assert_eq!(stem(&mut cache, Lang::EN, word).as_deref(), Some(word));
+        }
+        assert_ne!(
+            stem(&mut cache, Lang::EN, "riots").as_deref(),
+            Some("riots"),
+            "longer words are stemmed"
+        );
     }
 
     #[test]
