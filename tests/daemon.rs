@@ -781,30 +781,27 @@ fn sigkill_and_restart_lose_no_alert_and_count_no_post_twice() {
 
     // A crash between writing a checkpoint and committing its offsets: the broker
     // hands those posts out again, and the restart must skip them. The first half
-    // of the posts comes before the crash, so that the checkpoint holds all of
-    // them whatever the speed of this machine.
+    // of the posts comes before the crash, and the crash comes at the checkpoint
+    // of shutdown, once all of them are applied: the checkpoint holds all of them
+    // whatever the speed of this machine.
     broker.create_topic("gap", 1);
     let (before, after) = posts.split_at(posts.len() / 2);
     broker.produce("gap", before);
     let gap = setup("daemon-gap", &broker.address(), "gap", None, "");
-    let config = std::fs::read_to_string(&gap.config).expect("config");
-    std::fs::write(
-        &gap.config,
-        config.replace("topic = \"posts\"", "topic = \"gap\""),
-    )
-    .expect("config");
+    let edit = |path: &std::path::Path, from: &str, to: &str| {
+        let text = std::fs::read_to_string(path).expect("config");
+        assert!(text.contains(from), "{from} in {}", path.display());
+        std::fs::write(path, text.replace(from, to)).expect("config");
+    };
+    edit(&gap.config, "topic = \"posts\"", "topic = \"gap\"");
     let crashing_config = gap.dir.path().join("crashing.toml");
-    std::fs::write(
+    std::fs::copy(&gap.config, &crashing_config).expect("config");
+    edit(
         &crashing_config,
-        std::fs::read_to_string(&gap.config)
-            .expect("config")
-            .replace(
-                "checkpoint_interval_ms = 200",
-                "checkpoint_interval_ms = 3000",
-            ),
-    )
-    .expect("config");
-    let mut crashed = Daemon::start(
+        "checkpoint_interval_ms = 200",
+        "checkpoint_interval_ms = 3600000",
+    );
+    let crashing = Daemon::start(
         &crashing_config,
         &gap.http,
         &gap.dir,
@@ -813,7 +810,16 @@ fn sigkill_and_restart_lose_no_alert_and_count_no_post_twice() {
             ("FAILPOINTS", "checkpoint-before-commit=return"),
         ],
     );
-    wait_until("the crash", Duration::from_secs(60), || crashed.exited());
+    wait_until("the first half applied", Duration::from_secs(60), || {
+        crashing.metric("onrust_posts_total") + crashing.metric("onrust_posts_rejected_total")
+            == before.len() as f64
+    });
+    let crash_log = crashing.log();
+    assert_eq!(
+        crashing.terminate(),
+        None,
+        "aborted at the final checkpoint"
+    );
     assert_eq!(
         broker.committed("gap", "gap"),
         None,
@@ -822,25 +828,21 @@ fn sigkill_and_restart_lose_no_alert_and_count_no_post_twice() {
     let daemon = start(&gap);
     // Every message the broker hands out again is skipped, and nothing new comes:
     // the restart must still commit what its checkpoint holds.
-    wait_until(
-        "the commit of the restored checkpoint",
-        Duration::from_secs(60),
-        || broker.committed("gap", "gap") == Some(before.len() as i64),
-    );
+    wait_until("every message skipped", Duration::from_secs(60), || {
+        daemon.metric("onrust_posts_skipped_total") == before.len() as f64
+    });
     assert!(
         daemon.log().contains(&format!(
             "restored the checkpoint of gap/0@{}",
             before.len()
         )),
-        "the crash came after the whole first half:\n{}",
+        "the crash came after the whole first half:\n{crash_log}\nrestarted:\n{}",
         daemon.log()
     );
-    assert_eq!(
-        daemon.metric("onrust_posts_skipped_total"),
-        before.len() as f64,
-        "crashed:\n{}\nrestarted:\n{}",
-        crashed.log(),
-        daemon.log()
+    wait_until(
+        "the commit of the restored checkpoint",
+        Duration::from_secs(60),
+        || broker.committed("gap", "gap") == Some(before.len() as i64),
     );
     broker.produce("gap", after);
     wait_until("the restarted run", Duration::from_secs(60), || {

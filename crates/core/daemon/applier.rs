@@ -103,23 +103,28 @@ impl Applier {
         &self.offsets
     }
 
-    /// A partition is assigned to this process, its group's commit `committed`.
-    /// When another member read on past what this process applied, the group's
-    /// commit is where this process goes on: the posts between are that member's,
-    /// and the jump is a handover, not a gap.
-    pub fn assigned(&mut self, topic: &str, partition: i32, committed: Option<i64>) {
+    /// A partition is assigned to this process, its group's commit `committed`;
+    /// returns the next offset to apply on it, if any. When another member read on
+    /// past what this process applied, the group's commit is where this process
+    /// goes on: the posts between are that member's, and the jump is a handover,
+    /// not a gap.
+    pub fn assigned(&mut self, topic: &str, partition: i32, committed: Option<i64>) -> Option<i64> {
         let applied = self
             .offsets
             .get(topic)
             .and_then(|partitions| partitions.get(&partition))
             .copied();
-        if let Some(commit) = committed.filter(|&c| applied.is_none_or(|a| c > a)) {
-            let at = Position {
-                topic,
-                partition,
-                offset: commit,
-            };
-            set_offset(&mut self.offsets, at, commit);
+        match committed.filter(|&c| applied.is_none_or(|a| c > a)) {
+            Some(commit) => {
+                let at = Position {
+                    topic,
+                    partition,
+                    offset: commit,
+                };
+                set_offset(&mut self.offsets, at, commit);
+                Some(commit)
+            }
+            None => applied,
         }
     }
 
@@ -327,7 +332,11 @@ mod tests {
             offset,
         };
         let now = Instant::now();
-        applier.assigned("posts", 0, None);
+        assert_eq!(
+            applier.assigned("posts", 0, None),
+            None,
+            "nothing applied yet"
+        );
         for offset in 0..3 {
             assert_eq!(
                 applier.apply(at(offset), &post(offset), None, now),
@@ -344,14 +353,14 @@ mod tests {
         assert_eq!(metrics.offsets_missed.get(), 7, "offsets 3 to 9 never came");
         assert_eq!(applier.offsets()["posts"][&0], 11);
         // Handed back after another member read on to 50: no gap, a handover.
-        applier.assigned("posts", 0, Some(50));
+        assert_eq!(applier.assigned("posts", 0, Some(50)), Some(50));
         assert_eq!(
             applier.apply(at(50), &post(50), None, now),
             Applied::Accepted
         );
         assert_eq!(applier.live().metrics.offsets_missed.get(), 7);
         // Handed back at a commit behind what this process applied (51): that stands.
-        applier.assigned("posts", 0, Some(40));
+        assert_eq!(applier.assigned("posts", 0, Some(40)), Some(51));
         assert_eq!(
             applier.apply(at(40), &post(40), None, now),
             Applied::Skipped

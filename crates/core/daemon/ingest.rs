@@ -43,8 +43,9 @@ pub struct Ingest {
     dead_letters: Vec<(Vec<u8>, &'static str)>,
     producer: ThreadedProducer<DeadLetterContext>,
     dead_letter_topic: String,
-    /// Messages were skipped since the last commit: the group's commit is behind
-    /// the checkpoint (a crash between the two), and nothing new may come to move it.
+    /// A partition was assigned whose group commit is behind the restored
+    /// checkpoint (a crash between the two): commit at the next checkpoint, as
+    /// nothing new may come to move it.
     commit_behind: bool,
 }
 
@@ -161,9 +162,14 @@ impl ConsumerContext for GroupContext {
                     .and_then(|c| c.find_partition(element.topic(), element.partition()))
                     .and_then(|p| p.offset().to_raw())
                     .filter(|&offset| offset >= 0);
-                ingest
+                let applied = ingest
                     .applier
                     .assigned(element.topic(), element.partition(), commit);
+                // Only when the group's commits are known: committing on a failed
+                // lookup could move back a commit another member made.
+                if committed.is_some() && applied.is_some_and(|a| commit.is_none_or(|c| c < a)) {
+                    ingest.commit_behind = true;
+                }
             }
         }
     }
@@ -203,10 +209,9 @@ impl Ingest {
             offset: message.offset(),
         };
         let timestamp = message.timestamp().to_millis();
-        match self.applier.apply(position, payload, timestamp, arrived) {
-            Applied::Rejected(reason) => self.send_dead_letter(payload.to_vec(), reason.as_str()),
-            Applied::Skipped => self.commit_behind = true,
-            Applied::Accepted => {}
+        if let Applied::Rejected(reason) = self.applier.apply(position, payload, timestamp, arrived)
+        {
+            self.send_dead_letter(payload.to_vec(), reason.as_str());
         }
     }
 
@@ -257,9 +262,10 @@ impl Ingest {
     ///
     /// `always_commit`: commit even when nothing changed since the last checkpoint
     /// (before a rebalance or at shutdown, in case an earlier asynchronous commit was
-    /// refused). Skipped messages also call for a commit: without it, a group whose
-    /// every message was counted before a crash would keep its old commit until
-    /// new posts came.
+    /// refused). A group commit found behind the checkpoint at assignment also
+    /// calls for one, made synchronously so that it is known to have landed:
+    /// without it, a group whose every message was counted before a crash would
+    /// keep its old commit (and its lag) until new posts came.
     fn checkpoint(
         &mut self,
         consumer: &GroupConsumer,
@@ -269,9 +275,12 @@ impl Ingest {
         if self.applier.dirty() {
             self.flush_dead_letters()?;
         }
-        if self.applier.checkpoint()? || always_commit || self.commit_behind {
-            self.commit(consumer, mode)?;
+        if self.commit_behind {
+            self.applier.checkpoint()?;
+            self.commit(consumer, CommitMode::Sync)?;
             self.commit_behind = false;
+        } else if self.applier.checkpoint()? || always_commit {
+            self.commit(consumer, mode)?;
         }
         Ok(())
     }
