@@ -10,7 +10,7 @@ use onrust_signal::engine::AlertEvent;
 use onrust_signal::Rejection;
 
 use super::live::{Live, HISTORY_STEP_MINUTES};
-use super::store::{delivery_key, Offsets, Store, RESOLVED_KEPT_MS};
+use super::store::{delivery_key, Offsets, Store};
 use crate::pipeline::Pipeline;
 use crate::settings::Settings;
 
@@ -248,17 +248,16 @@ impl Applier {
         Ok(true)
     }
 
-    /// Removes resolved alerts after their time and evidence texts after theirs.
+    /// Removes resolved alerts and given-up deliveries after their time, and
+    /// evidence texts after theirs.
     /// Expiry reads every alert record: once a minute is plenty for a 24-hour
     /// retention (a short one is kept to within a quarter of itself), and keeps that
     /// work off most checkpoints.
     fn expire(&mut self, now_ms: i64) -> Result<()> {
         let every_ms = (self.evidence_retention_ms / 4).clamp(1, 60_000);
         if now_ms - self.expired_at_ms >= every_ms {
-            self.store.expire(
-                now_ms - RESOLVED_KEPT_MS,
-                now_ms.saturating_sub(self.evidence_retention_ms),
-            )?;
+            self.store
+                .expire(now_ms, now_ms.saturating_sub(self.evidence_retention_ms))?;
             self.expired_at_ms = now_ms;
         }
         Ok(())

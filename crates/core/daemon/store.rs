@@ -17,11 +17,26 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const OUTBOX: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("outbox");
 /// (receiver id, sequence number) → [`Delivery`] as JSON, given up on.
 const FAILED: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("failed");
+/// A key of the outbox and failed tables: (receiver id, sequence number).
+type OutboxKey = (u32, u64);
+
+/// What expiry does to the failed table.
+#[derive(Debug, Default)]
+struct FailedExpiry {
+    /// Deliveries rewritten without their evidence texts.
+    stripped: Vec<(OutboxKey, Delivery)>,
+    /// Deliveries removed.
+    removed: Vec<OutboxKey>,
+}
 /// Alert id → [`AlertRecord`] as JSON.
 const ALERTS: TableDefinition<&str, &[u8]> = TableDefinition::new("alerts");
 
 /// Resolved alerts are kept (and shown by the API) this long after they resolve.
 pub const RESOLVED_KEPT_MS: i64 = 24 * 3_600_000;
+
+/// Deliveries given up are kept this long, for a look at what a receiver refused
+/// (their evidence texts go sooner, with the evidence retention).
+pub const FAILED_KEPT_MS: i64 = 7 * 24 * 3_600_000;
 
 const ENGINE_KEY: &str = "engine";
 const OFFSETS_KEY: &str = "offsets";
@@ -332,11 +347,13 @@ impl Store {
         Ok(out)
     }
 
-    /// Removes resolved alerts last changed before `resolved_before_ms`, and drops
-    /// the evidence posts (their texts) of alerts and failed deliveries older than
+    /// At `now_ms`: removes resolved alerts [`RESOLVED_KEPT_MS`] after they last
+    /// changed and deliveries given up [`FAILED_KEPT_MS`] after they were, and drops
+    /// the evidence posts (their texts) of alerts and given-up deliveries older than
     /// `evidence_before_ms`. Deliveries still waiting keep theirs: they are sent as
     /// raised.
-    pub fn expire(&self, resolved_before_ms: i64, evidence_before_ms: i64) -> Result<()> {
+    pub fn expire(&self, now_ms: i64, evidence_before_ms: i64) -> Result<()> {
+        let resolved_before_ms = now_ms.saturating_sub(RESOLVED_KEPT_MS);
         let mut removed = Vec::new();
         let mut stripped = Vec::new();
         for mut record in self.records()? {
@@ -351,8 +368,13 @@ impl Store {
                 stripped.push(record);
             }
         }
-        let failed = self.failed_with_evidence(evidence_before_ms)?;
-        if removed.is_empty() && stripped.is_empty() && failed.is_empty() {
+        let failed =
+            self.failed_to_expire(evidence_before_ms, now_ms.saturating_sub(FAILED_KEPT_MS))?;
+        if removed.is_empty()
+            && stripped.is_empty()
+            && failed.stripped.is_empty()
+            && failed.removed.is_empty()
+        {
             return Ok(());
         }
         let txn = self.db.begin_write()?;
@@ -368,25 +390,41 @@ impl Store {
                 )?;
             }
             let mut table = txn.open_table(FAILED)?;
-            for (key, delivery) in &failed {
+            for (key, delivery) in &failed.stripped {
                 table.insert(*key, serde_json::to_vec(delivery)?.as_slice())?;
+            }
+            for key in &failed.removed {
+                table.remove(*key)?;
             }
         }
         txn.commit()?;
         Ok(())
     }
 
-    /// Failed deliveries given up before `before_ms` whose bodies still carry
-    /// evidence posts, with those posts dropped.
-    fn failed_with_evidence(&self, before_ms: i64) -> Result<Vec<((u32, u64), Delivery)>> {
+    /// Given-up deliveries to expire: those given up before `evidence_before_ms`
+    /// whose bodies still carry evidence posts, with those posts dropped; and the
+    /// keys of those given up before `removed_before_ms`. A delivery of a store
+    /// older than `given_up_ms` has no date to go by and is kept.
+    fn failed_to_expire(
+        &self,
+        evidence_before_ms: i64,
+        removed_before_ms: i64,
+    ) -> Result<FailedExpiry> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(FAILED)?;
-        let mut out = Vec::new();
+        let mut expiry = FailedExpiry::default();
         for entry in table.iter()? {
             let (key, value) = entry?;
             let mut delivery: Delivery =
                 serde_json::from_slice(value.value()).context("stored delivery")?;
-            if delivery.given_up_ms.is_none_or(|at| at >= before_ms) {
+            let Some(given_up_ms) = delivery.given_up_ms else {
+                continue;
+            };
+            if given_up_ms < removed_before_ms {
+                expiry.removed.push(key.value());
+                continue;
+            }
+            if given_up_ms >= evidence_before_ms {
                 continue;
             }
             let mut event: AlertEvent =
@@ -396,9 +434,9 @@ impl Store {
             }
             event.evidence.posts.clear();
             delivery.body = serde_json::to_string(&event)?;
-            out.push((key.value(), delivery));
+            expiry.stripped.push((key.value(), delivery));
         }
-        Ok(out)
+        Ok(expiry)
     }
 
     /// Records who acknowledged an alert and when; `None` when there is no such alert.
@@ -491,9 +529,7 @@ mod tests {
             )
             .expect("commit");
 
-        store
-            .expire(now - 24 * HOUR_MS, now - 24 * HOUR_MS)
-            .expect("expire");
+        store.expire(now, now - 24 * HOUR_MS).expect("expire");
 
         let alerts = store.alerts(0).expect("alerts");
         let posts = |id: &str| {
@@ -520,6 +556,40 @@ mod tests {
             .collect();
         assert_eq!(pending.len(), 2, "waiting deliveries are sent as raised");
         assert!(pending.iter().all(|e| e.evidence.posts.len() == 1));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn given_up_deliveries_are_removed_a_week_after() {
+        let (store, dir) = open();
+        let now = 1_000 * HOUR_MS;
+        let events = [event("long-ago", "firing"), event("recent", "firing")];
+        store
+            .commit(
+                b"engine",
+                &Offsets::new(),
+                &events,
+                &[0],
+                now - 200 * HOUR_MS,
+            )
+            .expect("commit");
+        for (sequence, mut delivery) in store.pending(0, 10).expect("pending") {
+            let given_up_hours_ago = if delivery.body.contains("long-ago") {
+                7 * 24 + 1
+            } else {
+                7 * 24 - 1
+            };
+            delivery.given_up_ms = Some(now - given_up_hours_ago * HOUR_MS);
+            store.give_up(0, sequence, &delivery).expect("give up");
+        }
+        assert_eq!(failed_bodies(&store).len(), 2);
+
+        store.expire(now, now - 24 * HOUR_MS).expect("expire");
+
+        let failed = failed_bodies(&store);
+        let ids: Vec<&str> = failed.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["recent"], "the one given up over a week ago is gone");
+        assert!(failed[0].evidence.posts.is_empty(), "and the other's texts");
         let _ = std::fs::remove_dir_all(dir);
     }
 
@@ -618,9 +688,7 @@ mod tests {
                 now - 30 * HOUR_MS,
             )
             .expect("commit");
-        store
-            .expire(now - 24 * HOUR_MS, now - 48 * HOUR_MS)
-            .expect("expire");
+        store.expire(now, now - 48 * HOUR_MS).expect("expire");
         let ids: Vec<String> = store
             .alerts(0)
             .expect("alerts")
