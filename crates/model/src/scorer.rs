@@ -14,7 +14,7 @@ use crate::model::{Model, Prediction, OUTPUTS};
 struct WordWeights<'m> {
     model: &'m Model,
     /// The model's position among the scorer's models.
-    owner: u64,
+    owner: u32,
     /// The post's words, summed so far.
     total: [f32; OUTPUTS],
 }
@@ -29,7 +29,7 @@ struct WordSum {
 impl WordMemos for WordWeights<'_> {
     type Memo = WordSum;
 
-    fn owner(&self) -> u64 {
+    fn owner(&self) -> u32 {
         self.owner
     }
 
@@ -137,7 +137,7 @@ impl Scorer {
                 let model = &self.models[index];
                 let mut words = WordWeights {
                     model,
-                    owner: index as u64,
+                    owner: index as u32,
                     total: [0.0; OUTPUTS],
                 };
                 let (features, scale) = self.featurizer.extract_memoized(
@@ -162,9 +162,10 @@ impl Scorer {
         }
     }
 
-    /// The mean of every model's prediction for the tokenized post. Rare (a post in
-    /// a language without a model), so it sums every feature as it comes rather
-    /// than through the word memos.
+    /// The mean of every model's prediction for the tokenized post, for a post in
+    /// a language without a model (German, French, undetermined). It sums every
+    /// feature as it comes rather than through the word memos: a word form keeps
+    /// one model's memo, and here every model scores the same words in turn.
     fn mean_prediction(&mut self, lang: Lang) -> Prediction {
         let mut mean = Prediction {
             sentiment: [0.0; 3],

@@ -132,7 +132,7 @@ pub trait WordMemos {
     type Memo;
     /// Who derives the memos: one kept for another owner (another model) is derived
     /// anew.
-    fn owner(&self) -> u64;
+    fn owner(&self) -> u32;
     /// The memo of a word, from its own features.
     fn derive(&mut self, word: &WordFeatures<'_>) -> Self::Memo;
     /// Adds one occurrence of a word to the post, negated or not.
@@ -149,9 +149,11 @@ struct WordEntry<M> {
 /// A memo, with what the featurizer itself needs of the word again.
 #[derive(Debug)]
 struct KeptMemo<M> {
-    owner: u64,
+    owner: u32,
+    /// The config the word's features were made with.
+    config: FeatureConfig,
     /// How many features the memo stands for: the word feature and the n-grams.
-    features: usize,
+    feature_count: usize,
     /// The word's polarity in the lexicon it was derived with.
     polarity: Option<f32>,
     memo: M,
@@ -256,12 +258,13 @@ impl<M> Featurizer<M> {
     /// makes them, but each word's own features (its word feature and character
     /// n-grams) go to `memos` instead, through the memo derived from them the first
     /// time the word form was seen. Returns the rest of the features and the scale
-    /// every feature got, the words' counted, for the caller to apply to what it
-    /// added up.
+    /// every feature but the lexicon's got, the words' counted, for the caller to
+    /// apply to what it added up.
     ///
-    /// A word's own features depend on its form alone (in `lang`, with `config`):
-    /// `memos` must derive the same memo from the same features as long as it
-    /// gives the same owner, and use the same `lexicon` with it.
+    /// A word's own features depend on its form alone (in `lang`, with `config`),
+    /// and a memo is derived anew for another owner or config. Within one owner,
+    /// `memos` must derive the same memo from the same features, and every call
+    /// must pass the same `lexicon`: the word's polarity is kept with its memo.
     pub fn extract_memoized<W: WordMemos<Memo = M>>(
         &mut self,
         lang: Lang,
@@ -355,7 +358,8 @@ impl<M> Featurizer<M> {
                                 };
                                 KeptMemo {
                                     owner,
-                                    features: 1 + ngrams.len(),
+                                    config: *config,
+                                    feature_count: 1 + ngrams.len(),
                                     polarity: lexicon.and_then(|lexicon| lexicon.polarity(form)),
                                     memo: memos.derive(&own),
                                 }
@@ -363,7 +367,9 @@ impl<M> Featurizer<M> {
                             let fresh;
                             let kept = match entry {
                                 Some(entry) => match &mut entry.memo {
-                                    Some(kept) if kept.owner == owner => &*kept,
+                                    Some(kept) if kept.owner == owner && kept.config == *config => {
+                                        &*kept
+                                    }
                                     slot => &*slot.insert(derive()),
                                 },
                                 None => {
@@ -372,7 +378,7 @@ impl<M> Featurizer<M> {
                                 }
                             };
                             memos.add(&kept.memo, token.negated);
-                            memoized_features += kept.features;
+                            memoized_features += kept.feature_count;
                             polarities.add(kept.polarity, token.negated);
                         }
                     }
@@ -442,7 +448,7 @@ struct NoMemos<M>(std::convert::Infallible, std::marker::PhantomData<M>);
 
 impl<M> WordMemos for NoMemos<M> {
     type Memo = M;
-    fn owner(&self) -> u64 {
+    fn owner(&self) -> u32 {
         match self.0 {}
     }
     fn derive(&mut self, _: &WordFeatures<'_>) -> M {
@@ -645,14 +651,14 @@ mod tests {
 
     /// Memos that keep a word's own features, to hand them back per occurrence.
     struct Recorder {
-        owner: u64,
+        owner: u32,
         derived: usize,
         added: Vec<HashedFeature>,
     }
 
     impl WordMemos for Recorder {
         type Memo = (HashedFeature, HashedFeature, Vec<HashedFeature>);
-        fn owner(&self) -> u64 {
+        fn owner(&self) -> u32 {
             self.owner
         }
         fn derive(&mut self, word: &WordFeatures<'_>) -> Self::Memo {
@@ -665,7 +671,7 @@ mod tests {
         }
     }
 
-    fn recorder(owner: u64) -> Recorder {
+    fn recorder(owner: u32) -> Recorder {
         Recorder {
             owner,
             derived: 0,
@@ -675,7 +681,27 @@ mod tests {
 
     #[test]
     fn memoized_words_are_the_same_features_grouped_by_word() {
-        let config = FeatureConfig::default();
+        let default = FeatureConfig::default();
+        // One featurizer and one owner through every config: a memo made with
+        // another config must not be reused.
+        let configs = [
+            default,
+            FeatureConfig {
+                char_ngram_min: 0,
+                char_ngram_max: 0,
+                ..default
+            },
+            FeatureConfig {
+                word_bigrams: false,
+                ..default
+            },
+            FeatureConfig {
+                bits: 12,
+                char_ngram_min: 2,
+                char_ngram_max: 5,
+                ..default
+            },
+        ];
         let lexicon = Lexicon::from_entries([("leuk", 0.8), ("rellen", -0.6)]);
         let as_bits = |features: &[HashedFeature]| {
             let mut bits: Vec<(u32, u32)> = features
@@ -686,7 +712,10 @@ mod tests {
             bits
         };
         let mut featurizer = Featurizer::with_memos();
-        for lang in [Lang::NL, Lang::EN, Lang::UNDETERMINED] {
+        for (config, lang) in configs
+            .iter()
+            .flat_map(|config| [Lang::NL, Lang::EN, Lang::UNDETERMINED].map(|lang| (config, lang)))
+        {
             for text in [
                 "Iedereen NU naar het plein!!! #ProjectX 🔥 niet leuk",
                 "één café, straße en rellen @burgemeester https://x.nl",
@@ -695,21 +724,25 @@ mod tests {
                 "",
             ] {
                 featurizer.tokenize(text);
-                let whole = featurizer.extract(lang, &config, Some(&lexicon)).to_vec();
+                let whole = featurizer.extract(lang, config, Some(&lexicon)).to_vec();
                 let mut memos = recorder(7);
                 let (rest, scale) =
-                    featurizer.extract_memoized(lang, &config, Some(&lexicon), |_| {}, &mut memos);
+                    featurizer.extract_memoized(lang, config, Some(&lexicon), |_| {}, &mut memos);
                 let mut regrouped = rest.to_vec();
                 regrouped.extend(memos.added.iter().map(|f| HashedFeature {
                     index: f.index,
                     value: f.value * scale,
                 }));
-                assert_eq!(as_bits(&regrouped), as_bits(&whole), "{lang} {text}");
+                assert_eq!(
+                    as_bits(&regrouped),
+                    as_bits(&whole),
+                    "{config:?} {lang} {text}"
+                );
                 let lexicon_features = 2;
                 let scaled = (whole.len() - lexicon_features).max(1) as f32;
-                assert_eq!(scale, 1.0 / scaled.sqrt(), "{lang} {text}");
+                assert_eq!(scale, 1.0 / scaled.sqrt(), "{config:?} {lang} {text}");
                 assert_eq!(
-                    featurizer.extract(lang, &config, Some(&lexicon)),
+                    featurizer.extract(lang, config, Some(&lexicon)),
                     &whole[..],
                     "asked again whole, the post is featurized whole"
                 );

@@ -27,8 +27,9 @@ type Stems<T> = hashbrown::HashMap<SmolStr, (SmolStr, T), FxBuildHasher>;
 pub const UNSTEMMED_LEN: usize = 3;
 
 /// A stemmer for every language rust-stemmers supports, with a cache per language.
-/// Each stem is kept with a value the caller derives from it once (the featurizer
-/// keeps the stem's feature hashes, so a known word is not hashed again).
+/// Each stem is kept with a value the caller derives from it once and may change
+/// in place (the featurizer keeps the stem's feature hashes, so a known word is not
+/// hashed again, and the word memos of [`crate::features::WordMemos`]).
 pub struct StemCache<T> {
     languages: Vec<(Lang, Stemmer, Stems<T>)>,
 }

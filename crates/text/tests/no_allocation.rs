@@ -6,7 +6,9 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use onrust_text::{FeatureConfig, Featurizer, Lang, LanguageIdentifier, Lexicon};
+use onrust_text::{
+    FeatureConfig, Featurizer, Lang, LanguageIdentifier, Lexicon, WordFeatures, WordMemos,
+};
 
 struct CountingAllocator;
 
@@ -86,5 +88,52 @@ fn warm_featurizer_and_language_identification_allocate_nothing() {
     assert_eq!(
         allocations, 0,
         "a warm featurizer allocated {allocations} times"
+    );
+}
+
+/// Memos of a word's features summed, as a model keeps them.
+struct Sums {
+    total: f32,
+}
+
+impl WordMemos for Sums {
+    type Memo = f32;
+    fn owner(&self) -> u32 {
+        1
+    }
+    fn derive(&mut self, word: &WordFeatures<'_>) -> f32 {
+        word.ngrams.iter().map(|f| f.value).sum::<f32>() + word.word.value
+    }
+    fn add(&mut self, memo: &f32, _negated: bool) {
+        self.total += memo;
+    }
+}
+
+#[test]
+fn warm_memoized_extraction_allocates_nothing() {
+    let identifier = LanguageIdentifier::new();
+    let lexicon = Lexicon::from_entries([("normaal", 0.2), ("worry", -0.3)]);
+    let config = FeatureConfig::default();
+    let mut featurizer = Featurizer::with_memos();
+    let run = |featurizer: &mut Featurizer<f32>| {
+        let mut sums = Sums { total: 0.0 };
+        let mut features = 0usize;
+        for (text, _) in POSTS {
+            featurizer.tokenize(text);
+            let (detected, _) = identifier.identify(featurizer.tokens());
+            let (made, _) =
+                featurizer.extract_memoized(detected, &config, Some(&lexicon), |_| {}, &mut sums);
+            features += made.len();
+        }
+        (features, sums.total)
+    };
+    let warm = run(&mut featurizer);
+    let mut again = (0, 0.0);
+    let allocations = allocations_during(|| again = run(&mut featurizer));
+    assert_eq!(again, warm, "same posts, same features and memos");
+    assert!(warm.0 > 0 && warm.1 != 0.0, "{warm:?}");
+    assert_eq!(
+        allocations, 0,
+        "a warm memoized extraction allocated {allocations} times"
     );
 }
