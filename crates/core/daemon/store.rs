@@ -17,6 +17,9 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const OUTBOX: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("outbox");
 /// (receiver id, sequence number) → [`Delivery`] as JSON, given up on.
 const FAILED: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("failed");
+/// Alert id → [`AlertRecord`] as JSON.
+const ALERTS: TableDefinition<&str, &[u8]> = TableDefinition::new("alerts");
+
 /// A key of the outbox and failed tables: (receiver id, sequence number).
 type OutboxKey = (u32, u64);
 
@@ -28,8 +31,6 @@ struct FailedExpiry {
     /// Deliveries removed.
     removed: Vec<OutboxKey>,
 }
-/// Alert id → [`AlertRecord`] as JSON.
-const ALERTS: TableDefinition<&str, &[u8]> = TableDefinition::new("alerts");
 
 /// Resolved alerts are kept (and shown by the API) this long after they resolve.
 pub const RESOLVED_KEPT_MS: i64 = 24 * 3_600_000;
@@ -490,6 +491,14 @@ mod tests {
         (Store::open(&dir).expect("store opens"), dir)
     }
 
+    /// Stores `events` raised at `at_ms` for `receivers`, with no engine state of
+    /// note and no offsets.
+    fn raise(store: &Store, events: &[AlertEvent], receivers: &[u32], at_ms: i64) {
+        store
+            .commit(b"engine", &Offsets::new(), events, receivers, at_ms)
+            .expect("commit");
+    }
+
     fn failed_bodies(store: &Store) -> Vec<AlertEvent> {
         let txn = store.db.begin_read().expect("read");
         let table = txn.open_table(FAILED).expect("failed table");
@@ -507,27 +516,11 @@ mod tests {
         let (store, dir) = open();
         let now = 100 * HOUR_MS;
         let events = [event("old", "firing"), event("given-up", "firing")];
-        store
-            .commit(
-                b"engine",
-                &Offsets::new(),
-                &events,
-                &[0],
-                now - 30 * HOUR_MS,
-            )
-            .expect("commit");
+        raise(&store, &events, &[0], now - 30 * HOUR_MS);
         let (sequence, mut refused) = store.pending(0, 10).expect("pending").remove(1);
         refused.given_up_ms = Some(now - 25 * HOUR_MS);
         store.give_up(0, sequence, &refused).expect("give up");
-        store
-            .commit(
-                b"engine",
-                &Offsets::new(),
-                &[event("new", "firing")],
-                &[0],
-                now,
-            )
-            .expect("commit");
+        raise(&store, &[event("new", "firing")], &[0], now);
 
         store.expire(now, now - 24 * HOUR_MS).expect("expire");
 
@@ -564,15 +557,7 @@ mod tests {
         let (store, dir) = open();
         let now = 1_000 * HOUR_MS;
         let events = [event("long-ago", "firing"), event("recent", "firing")];
-        store
-            .commit(
-                b"engine",
-                &Offsets::new(),
-                &events,
-                &[0],
-                now - 200 * HOUR_MS,
-            )
-            .expect("commit");
+        raise(&store, &events, &[0], now - 200 * HOUR_MS);
         for (sequence, mut delivery) in store.pending(0, 10).expect("pending") {
             let given_up_hours_ago = if delivery.body.contains("long-ago") {
                 7 * 24 + 1
@@ -609,9 +594,7 @@ mod tests {
         );
         let (ids, _) = store.receiver_ids(&[a.clone(), b.clone()], 0).expect("ids");
         assert_eq!(ids, [0, 1], "a first start numbers them in order");
-        store
-            .commit(b"e", &Offsets::new(), &[event("x", "firing")], &ids, 0)
-            .expect("commit");
+        raise(&store, &[event("x", "firing")], &ids, 0);
         store.delivered(ids[0], 0).expect("a took it");
 
         // Restarted with the receivers swapped and one added: b's waiting delivery
@@ -654,15 +637,7 @@ mod tests {
     fn a_store_from_before_the_registry_gives_up_what_no_receiver_will_take() {
         let (store, dir) = open();
         // Written by the old daemon with three receivers, ids by position.
-        store
-            .commit(
-                b"e",
-                &Offsets::new(),
-                &[event("x", "firing")],
-                &[0, 1, 2],
-                0,
-            )
-            .expect("commit");
+        raise(&store, &[event("x", "firing")], &[0, 1, 2], 0);
         let (ids, given_up) = store
             .receiver_ids(&["webhook http://a".into(), "webhook http://b".into()], 1)
             .expect("ids");
@@ -679,15 +654,12 @@ mod tests {
     fn resolved_alerts_are_removed_after_their_time() {
         let (store, dir) = open();
         let now = 100 * HOUR_MS;
-        store
-            .commit(
-                b"e",
-                &Offsets::new(),
-                &[event("done", "resolved"), event("on", "firing")],
-                &[],
-                now - 30 * HOUR_MS,
-            )
-            .expect("commit");
+        raise(
+            &store,
+            &[event("done", "resolved"), event("on", "firing")],
+            &[],
+            now - 30 * HOUR_MS,
+        );
         store.expire(now, now - 48 * HOUR_MS).expect("expire");
         let ids: Vec<String> = store
             .alerts(0)
