@@ -9,6 +9,7 @@ mod daemon;
 mod demo;
 mod deploy;
 mod observability;
+mod partitions;
 mod replay;
 mod score;
 mod shipped_models;

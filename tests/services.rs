@@ -66,17 +66,44 @@ fn tansu() -> PathBuf {
 
 /// Produces `messages` (value only) to partition 0 of `topic` on `broker`, in order.
 pub fn produce_to(broker: &str, topic: &str, messages: impl IntoIterator<Item = impl AsRef<[u8]>>) {
-    produce_spread(broker, topic, messages, 1);
+    produce(broker, topic, messages, 1, 10_000);
 }
 
-/// Produces `messages` to partitions `0..partitions` of `topic` in turn.
+/// Produces `messages` to partitions `0..partitions` of `topic` in turn, each in
+/// a record batch of its own: the daemon pauses partitions that run ahead, and
+/// resumes them mid-batch (see [`produce_one_per_batch`]).
 pub fn produce_spread(
     broker: &str,
     topic: &str,
     messages: impl IntoIterator<Item = impl AsRef<[u8]>>,
     partitions: i32,
 ) {
-    produce(broker, topic, messages, partitions, 10_000);
+    produce(broker, topic, messages, partitions, 1);
+}
+
+/// Produces each `(partition, message)` to its partition of `topic`, in order,
+/// each in a record batch of its own (see [`produce_one_per_batch`]): a consumer
+/// that pauses a partition and resumes it mid-batch sees every message too.
+pub fn produce_partitioned(broker: &str, topic: &str, messages: &[(i32, Vec<u8>)]) {
+    let producer = producer(broker, 1);
+    for (partition, message) in messages {
+        send(
+            &producer,
+            BaseRecord::<(), [u8]>::to(topic)
+                .payload(message.as_slice())
+                .partition(*partition),
+        );
+    }
+    producer.flush(Duration::from_secs(60)).expect("flush");
+}
+
+/// The partition of `0..partitions` a producer keying by `key` would pick
+/// (FNV-1a, as stable as a collector's own hash).
+pub fn partition_of(key: &str, partitions: i32) -> i32 {
+    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    (hash % partitions.max(1) as u64) as i32
 }
 
 /// Produces `messages` to partition 0 of `topic`, each in a record batch of its
@@ -99,7 +126,20 @@ fn produce(
     partitions: i32,
     batch_messages: u32,
 ) {
-    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+    let producer = producer(broker, batch_messages);
+    for (index, message) in messages.into_iter().enumerate() {
+        send(
+            &producer,
+            BaseRecord::<(), [u8]>::to(topic)
+                .payload(message.as_ref())
+                .partition(index as i32 % partitions.max(1)),
+        );
+    }
+    producer.flush(Duration::from_secs(30)).expect("flush");
+}
+
+fn producer(broker: &str, batch_messages: u32) -> ThreadedProducer<DefaultProducerContext> {
+    ClientConfig::new()
         .set("bootstrap.servers", broker)
         .set("batch.num.messages", batch_messages.to_string())
         .set("enable.idempotence", "false")
@@ -107,22 +147,20 @@ fn produce(
         .set("max.in.flight.requests.per.connection", "1")
         .set("linger.ms", "5")
         .create()
-        .expect("producer");
-    for (index, message) in messages.into_iter().enumerate() {
-        let mut record = BaseRecord::<(), [u8]>::to(topic)
-            .payload(message.as_ref())
-            .partition(index as i32 % partitions.max(1));
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((_, returned)) => {
-                    record = returned;
-                    std::thread::sleep(Duration::from_millis(10));
-                }
+        .expect("producer")
+}
+
+/// Sends `record`, waiting while the producer's queue is full.
+fn send(producer: &ThreadedProducer<DefaultProducerContext>, mut record: BaseRecord<'_, (), [u8]>) {
+    loop {
+        match producer.send(record) {
+            Ok(()) => return,
+            Err((_, returned)) => {
+                record = returned;
+                std::thread::sleep(Duration::from_millis(10));
             }
         }
     }
-    producer.flush(Duration::from_secs(30)).expect("flush");
 }
 
 /// A Tansu broker with memory storage on a loopback port.
@@ -218,6 +256,30 @@ impl Broker {
             .status()
             .expect("run tansu topic create");
         assert!(status.success(), "tansu topic create {name} failed");
+    }
+
+    /// Deletes a topic, as an operator would.
+    pub fn delete_topic(&self, name: &str) {
+        let status = Command::new(tansu())
+            .args([
+                "topic",
+                "delete",
+                name,
+                "--broker",
+                &format!("tcp://{}", self.address()),
+            ])
+            .stdout(Stdio::null())
+            .status()
+            .expect("run tansu topic delete");
+        assert!(status.success(), "tansu topic delete {name} failed");
+    }
+
+    /// The offsets `group` has committed on partitions `0..partitions` of
+    /// `topic`, summed (a partition without a commit counts 0).
+    pub fn committed_total(&self, group: &str, topic: &str, partitions: i32) -> i64 {
+        (0..partitions)
+            .map(|partition| self.committed_on(group, topic, partition).unwrap_or(0))
+            .sum()
     }
 
     /// Produces `messages` (value only) to partition 0 of `topic`, in order.

@@ -5,7 +5,9 @@
 use anyhow::Result;
 use onrust_model::{Scorer, Sentiment};
 use onrust_signal::areas::Located;
-use onrust_signal::engine::{AlertEvent, Engine, ScoredPost};
+use onrust_signal::engine::{AlertEvent, Engine, EngineConfig, ScoredPost};
+use onrust_signal::inputs::{Inputs, SavedInputs};
+use onrust_signal::watermark::{Alignment, PartitionId, Watermarks};
 use onrust_signal::{decode, Areas, Limits, Pseudonymiser, Rejection};
 use onrust_text::Lang;
 
@@ -23,12 +25,18 @@ pub struct Accepted {
     pub event_time_ms: i64,
 }
 
-/// Models, areas, the engine and the input limits, wired together.
+/// Models, areas, the engine, the watermarks of its input partitions and the
+/// input limits, wired together.
 pub struct Pipeline {
     scorer: Scorer,
     areas: Areas,
     geometry: Option<String>,
+    engine_config: EngineConfig,
     engine: Engine,
+    /// Event time per input partition (the engine's watermark is their minimum)
+    /// and the posts held back for lying too far ahead. A file is one partition,
+    /// whose watermark is its newest post.
+    inputs: Inputs,
     limits: Limits,
     pseudonymiser: Pseudonymiser,
 }
@@ -63,14 +71,26 @@ impl Pipeline {
                 Some(text),
             ),
         };
+        let engine_config = settings.engine();
         Ok(Pipeline {
             scorer,
             areas,
             geometry,
-            engine: Engine::new(settings.engine()),
+            engine: Engine::new(engine_config.clone()),
+            engine_config,
+            inputs: Inputs::new(watermarks(settings)),
             limits: settings.limits(),
             pseudonymiser,
         })
+    }
+
+    /// This pipeline, for inputs of several partitions (Kafka): a partition may run
+    /// `kafka.max_partition_skew_minutes` ahead of the slowest, and the engine keeps
+    /// that much more of each area's buckets. Before any post or restore.
+    pub fn across_partitions(mut self, settings: &Settings) -> Pipeline {
+        self.engine_config.partition_skew_ms = settings.kafka.max_partition_skew_ms();
+        self.engine = Engine::new(self.engine_config.clone());
+        self
     }
 
     /// The areas file's text (GeoJSON), for maps; `None` without an areas file.
@@ -78,9 +98,16 @@ impl Pipeline {
         self.geometry.as_deref()
     }
 
-    /// Replaces the engine with one restored from a checkpoint.
-    pub fn restore(&mut self, settings: &Settings, saved: &[u8]) -> Result<()> {
-        self.engine = Engine::restore(settings.engine(), saved)?;
+    /// Replaces the engine with one restored from a checkpoint, and the inputs'
+    /// state with the checkpoint's.
+    pub fn restore(
+        &mut self,
+        settings: &Settings,
+        saved: &[u8],
+        inputs: SavedInputs,
+    ) -> Result<()> {
+        self.engine = Engine::restore(self.engine_config.clone(), saved)?;
+        self.inputs = Inputs::restored(watermarks(settings), inputs);
         Ok(())
     }
 
@@ -89,41 +116,88 @@ impl Pipeline {
         &self.engine
     }
 
+    /// The inputs' state, for a checkpoint.
+    pub fn saved_inputs(&self) -> SavedInputs {
+        self.inputs.saved()
+    }
+
+    /// The event time of each input partition, and the watermark over them.
+    pub fn watermarks(&self) -> &Watermarks {
+        self.inputs.watermarks()
+    }
+
     /// The areas file's areas.
     pub fn areas(&self) -> &Areas {
         &self.areas
     }
 
-    /// Decodes, scores, locates and aggregates one message. A post without
-    /// `created_at` takes `message_time_ms`, else `arrival_ms`. Alert events of the
-    /// minutes it closes are appended to `events`.
+    /// `partition` is read from now on (`now_ms`, wall clock).
+    pub fn assign(&mut self, partition: PartitionId, now_ms: i64) {
+        self.inputs.assign(partition, now_ms);
+    }
+
+    /// `partition` is no longer read here; alert events of the minutes that
+    /// closes go to `events`.
+    pub fn revoke(&mut self, partition: PartitionId, events: &mut Vec<AlertEvent>) {
+        self.inputs.revoke(&mut self.engine, partition, events);
+    }
+
+    /// A message of `partition` was read but not processed (already counted):
+    /// the partition is not idle.
+    pub fn heard(&mut self, partition: PartitionId, now_ms: i64) {
+        self.inputs.heard(partition, now_ms);
+    }
+
+    /// Marks partitions silent for `kafka.idle_partition_seconds` idle; alert
+    /// events of the minutes that closes go to `events`.
+    pub fn tick(&mut self, now_ms: i64, events: &mut Vec<AlertEvent>) {
+        self.inputs.tick(&mut self.engine, now_ms, events);
+    }
+
+    /// The partitions to pause and resume, so that none runs further ahead of the
+    /// slowest than the allowed skew.
+    pub fn align(&mut self, now_ms: i64) -> Alignment {
+        self.inputs.align(now_ms)
+    }
+
+    /// Decodes, scores, locates and aggregates one message of input `partition`
+    /// (a file is partition 0). A post without `created_at` takes
+    /// `message_time_ms`, else `arrival_ms` (wall clock in the daemon, which also
+    /// tells idle partitions). Alert events of the minutes it closes are appended to
+    /// `events`.
     pub fn process(
         &mut self,
+        partition: PartitionId,
         message: &[u8],
         message_time_ms: Option<i64>,
         arrival_ms: i64,
         events: &mut Vec<AlertEvent>,
     ) -> Result<Accepted, Rejection> {
-        let post = decode(message, &self.limits, message_time_ms, arrival_ms)?;
+        let post = match decode(message, &self.limits, message_time_ms, arrival_ms) {
+            Ok(post) => post,
+            Err(rejection) => {
+                self.inputs.heard(partition, arrival_ms);
+                return Err(rejection);
+            }
+        };
         let score = self.scorer.score(&post.text, post.lang);
         let (area, located) = self.areas.locate(&post);
-        self.engine.add(
-            &ScoredPost {
-                id: &post.id,
-                text: &post.text,
-                author: post
-                    .author
-                    .as_deref()
-                    .map(|a| self.pseudonymiser.pseudonym(a)),
-                event_time_ms: post.event_time_ms,
-                area,
-                located,
-                tension: score.tension,
-                sentiment: score.sentiment,
-                negative: score.label == Sentiment::Neg,
-            },
-            events,
-        );
+        let scored = ScoredPost {
+            id: &post.id,
+            text: &post.text,
+            author: post
+                .author
+                .as_deref()
+                .map(|a| self.pseudonymiser.pseudonym(a)),
+            event_time_ms: post.event_time_ms,
+            area,
+            located,
+            tension: score.tension,
+            sentiment: score.sentiment,
+            negative: score.label == Sentiment::Neg,
+        };
+        self.inputs
+            .add(&mut self.engine, partition, &scored, arrival_ms, events);
         Ok(Accepted {
             lang: score.lang,
             located,
@@ -133,6 +207,15 @@ impl Pipeline {
 
     /// Closes every minute up to the newest post (end of a replay).
     pub fn finish(&mut self, events: &mut Vec<AlertEvent>) {
+        self.inputs.finish(&mut self.engine, events);
         self.engine.finish(events);
     }
+}
+
+/// Watermarks with the configured idle time and skew.
+fn watermarks(settings: &Settings) -> Watermarks {
+    Watermarks::new(
+        settings.kafka.idle_partition_ms(),
+        settings.kafka.max_partition_skew_ms(),
+    )
 }

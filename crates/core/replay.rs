@@ -66,7 +66,7 @@ pub fn run(args: &ReplayArgs) -> Result<()> {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match pipeline.process(line, None, last_time_ms, &mut events) {
+        match pipeline.process(0, line, None, last_time_ms, &mut events) {
             Ok(accepted) => last_time_ms = accepted.event_time_ms,
             Err(reason) => {
                 rejected += 1;

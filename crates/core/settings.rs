@@ -132,6 +132,49 @@ pub struct KafkaSettings {
     /// librdkafka settings whose values are secrets: setting → the environment
     /// variable holding its value (`"sasl.password" = "KAFKA_PASSWORD"`).
     pub options_env: BTreeMap<String, String>,
+    /// A partition with nothing to read for this long (wall clock) stops holding
+    /// the event-time watermark of the others back, until its next message.
+    pub idle_partition_seconds: u64,
+    /// A partition this much event time ahead of the slowest active one is paused
+    /// until the others catch up.
+    pub max_partition_skew_minutes: u32,
+    /// Where to go on when a checkpointed position no longer exists on the broker
+    /// (the topic was recreated or the broker wiped).
+    pub on_offset_reset: OffsetReset,
+}
+
+/// `kafka.on_offset_reset`: where a partition goes on when the checkpoint's
+/// position is beyond its end or before its log start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OffsetReset {
+    /// The partition's log start: every post now on it is read (the default: a
+    /// recreated topic holds new posts, and reading them loses nothing).
+    Earliest,
+    /// The partition's end: only posts written from now on.
+    Latest,
+}
+
+impl OffsetReset {
+    /// The name used in the configuration and in logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OffsetReset::Earliest => "earliest",
+            OffsetReset::Latest => "latest",
+        }
+    }
+}
+
+impl KafkaSettings {
+    /// `idle_partition_seconds` in milliseconds.
+    pub fn idle_partition_ms(&self) -> i64 {
+        i64::try_from(self.idle_partition_seconds.saturating_mul(1000)).unwrap_or(i64::MAX)
+    }
+
+    /// `max_partition_skew_minutes` in milliseconds.
+    pub fn max_partition_skew_ms(&self) -> i64 {
+        i64::from(self.max_partition_skew_minutes) * 60_000
+    }
 }
 
 impl Default for KafkaSettings {
@@ -143,6 +186,9 @@ impl Default for KafkaSettings {
             dead_letter_topic: "posts.dead".into(),
             options: BTreeMap::new(),
             options_env: BTreeMap::new(),
+            idle_partition_seconds: 30,
+            max_partition_skew_minutes: 10,
+            on_offset_reset: OffsetReset::Earliest,
         }
     }
 }
@@ -361,6 +407,15 @@ impl Settings {
                 return Err("alertmanager.timeout_ms: must be positive".into());
             }
         }
+        if self.kafka.idle_partition_seconds == 0 {
+            return Err("kafka.idle_partition_seconds: must be at least 1".into());
+        }
+        if !(1..=24 * 60).contains(&self.kafka.max_partition_skew_minutes) {
+            return Err(format!(
+                "kafka.max_partition_skew_minutes: {} is not between 1 and 1440",
+                self.kafka.max_partition_skew_minutes
+            ));
+        }
         if self.http.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(format!(
                 "http.listen: {:?} is not an address and port such as 127.0.0.1:8080",
@@ -466,6 +521,8 @@ impl Settings {
         EngineConfig {
             windows: self.signal.windows_minutes.clone(),
             allowed_lateness_ms: i64::from(self.signal.allowed_lateness_minutes) * 60_000,
+            // One ordered input (a file); `Pipeline::across_partitions` sets it.
+            partition_skew_ms: 0,
             tension_threshold: self.signal.tension_threshold,
             rules: if self.rules.is_empty() {
                 Rule::defaults()

@@ -1,12 +1,16 @@
-//! The source-neutral half of ingest: messages applied to the pipeline with their
-//! position, metrics counted, checkpoints written and published. Kafka (`ingest`)
-//! and the demo's firehose (`demo`) both drive one.
+//! The source-neutral half of ingest: a [`Source`] (Kafka, or the demo's
+//! firehose) hands messages to one driver loop ([`drive`]), which applies them to
+//! the pipeline with their position, counts metrics, keeps the partitions'
+//! watermarks and their alignment, and owns the checkpoint cadence: every
+//! interval, dead letters flushed, one checkpoint written, then the source commits
+//! its positions and the live view publishes.
 
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use onrust_signal::engine::AlertEvent;
+use onrust_signal::watermark::{Alignment, PartitionId};
 use onrust_signal::Rejection;
 
 use super::live::{Live, HISTORY_STEP_MINUTES};
@@ -20,9 +24,22 @@ pub struct Position<'a> {
     /// Its topic.
     pub topic: &'a str,
     /// Its partition.
-    pub partition: i32,
+    pub partition: PartitionId,
     /// Its offset.
     pub offset: i64,
+}
+
+/// One message as a source hands it over.
+#[derive(Debug, Clone, Copy)]
+pub struct Incoming<'a> {
+    /// Where it sits.
+    pub position: Position<'a>,
+    /// Its bytes.
+    pub payload: &'a [u8],
+    /// Its source's timestamp (epoch ms), the fallback event time.
+    pub message_time_ms: Option<i64>,
+    /// When it arrived.
+    pub arrived: Instant,
 }
 
 /// What became of one message.
@@ -34,6 +51,29 @@ pub enum Applied {
     Accepted,
     /// Rejected, for this reason.
     Rejected(Rejection),
+}
+
+/// Where messages come from. The driver polls, applies, aligns and checkpoints;
+/// a source only moves bytes and positions.
+pub trait Source {
+    /// Waits up to `timeout` for messages and hands each to `apply`; a message
+    /// `apply` rejects is the source's to dead-letter.
+    fn poll(
+        &mut self,
+        timeout: Duration,
+        apply: &mut dyn FnMut(Incoming<'_>) -> Applied,
+    ) -> Result<()>;
+
+    /// Makes sure every dead letter since the last checkpoint is written: called
+    /// before a checkpoint moves past them.
+    fn flush_dead_letters(&mut self, applier: &Applier) -> Result<()>;
+
+    /// Makes the positions of the checkpoint just written durable at the source;
+    /// `wrote`: that checkpoint held something new, `last`: the final one.
+    fn commit(&mut self, applier: &Applier, wrote: bool, last: bool) -> Result<()>;
+
+    /// Pauses and resumes partitions, as alignment asks.
+    fn align(&mut self, alignment: &Alignment) -> Result<()>;
 }
 
 /// The pipeline with its applied offsets and the alerts raised since the last
@@ -53,6 +93,9 @@ pub struct Applier {
     live: Arc<Live>,
     /// The outbox ids of the receivers every alert event goes to.
     receivers: Vec<u32>,
+    /// Messages applied (accepted or rejected) and skipped since this process
+    /// started, for the shutdown log.
+    this_run: (u64, u64),
 }
 
 impl Applier {
@@ -67,7 +110,7 @@ impl Applier {
         let mut offsets = Offsets::new();
         if let Some(checkpoint) = store.checkpoint()? {
             pipeline
-                .restore(settings, &checkpoint.engine)
+                .restore(settings, &checkpoint.engine, checkpoint.inputs)
                 .context("restoring the checkpoint (delete the state directory to start afresh)")?;
             offsets = checkpoint.offsets;
             eprintln!("onrust: restored the checkpoint of {}", describe(&offsets));
@@ -90,42 +133,59 @@ impl Applier {
             store,
             live,
             receivers,
+            this_run: (0, 0),
         })
     }
 
-    /// The daemon's shared state.
-    pub fn live(&self) -> &Live {
-        &self.live
-    }
-
-    /// The next offset to apply per partition.
-    pub fn offsets(&self) -> &Offsets {
-        &self.offsets
+    /// The next offset to apply on `partition` of `topic`, if any was applied.
+    pub fn applied(&self, topic: &str, partition: PartitionId) -> Option<i64> {
+        self.offsets
+            .get(topic)
+            .and_then(|partitions| partitions.get(&partition))
+            .copied()
     }
 
     /// A partition is assigned to this process, its group's commit `committed`;
     /// returns the next offset to apply on it, if any. When another member read on
     /// past what this process applied, the group's commit is where this process
     /// goes on: the posts between are that member's, and the jump is a handover,
-    /// not a gap.
-    pub fn assigned(&mut self, topic: &str, partition: i32, committed: Option<i64>) -> Option<i64> {
-        let applied = self
-            .offsets
-            .get(topic)
-            .and_then(|partitions| partitions.get(&partition))
-            .copied();
+    /// not a gap. The partition holds the watermark from now on.
+    pub fn assigned(
+        &mut self,
+        topic: &str,
+        partition: PartitionId,
+        committed: Option<i64>,
+    ) -> Option<i64> {
+        self.pipeline.assign(partition, now_ms());
+        let applied = self.applied(topic, partition);
         match committed.filter(|&c| applied.is_none_or(|a| c > a)) {
             Some(commit) => {
-                let at = Position {
-                    topic,
-                    partition,
-                    offset: commit,
-                };
-                set_offset(&mut self.offsets, at, commit);
+                self.move_to(topic, partition, commit);
                 Some(commit)
             }
             None => applied,
         }
+    }
+
+    /// A partition is taken away: it no longer holds the watermark.
+    pub fn revoked(&mut self, partition: PartitionId) {
+        let raised_before = self.raised.len();
+        self.pipeline.revoke(partition, &mut self.raised);
+        self.note_raised(raised_before, Instant::now());
+        self.dirty = true;
+    }
+
+    /// Goes on at `next` on a partition whose applied offset no longer exists on
+    /// the broker (the topic was recreated, the broker wiped): the policy of
+    /// `kafka.on_offset_reset` chose it.
+    pub fn move_to(&mut self, topic: &str, partition: PartitionId, next: i64) {
+        let at = Position {
+            topic,
+            partition,
+            offset: next,
+        };
+        set_offset(&mut self.offsets, at, next);
+        self.dirty = true;
     }
 
     /// Whether anything was applied since the last checkpoint.
@@ -133,23 +193,17 @@ impl Applier {
         self.dirty
     }
 
-    /// Applies one message that arrived at `arrived`; `message_time_ms` is its
-    /// source's timestamp, the fallback event time.
-    pub fn apply(
-        &mut self,
-        at: Position<'_>,
-        payload: &[u8],
-        message_time_ms: Option<i64>,
-        arrived: Instant,
-    ) -> Applied {
-        let applied = self
-            .offsets
-            .get(at.topic)
-            .and_then(|partitions| partitions.get(&at.partition).copied());
+    /// Applies one message.
+    pub fn apply(&mut self, incoming: Incoming<'_>) -> Applied {
+        let at = incoming.position;
+        let now_ms = now_ms();
+        let applied = self.applied(at.topic, at.partition);
         // Below what is applied: counted by the restored checkpoint, or read again
         // after a rebalance reset the position to a commit that had not landed.
         if applied.is_some_and(|applied| at.offset < applied) {
             self.live.metrics.skipped.inc();
+            self.this_run.1 += 1;
+            self.pipeline.heard(at.partition, now_ms);
             return Applied::Skipped;
         }
         if let Some(expected) = applied.filter(|&expected| at.offset > expected) {
@@ -168,16 +222,17 @@ impl Applier {
         }
         set_offset(&mut self.offsets, at, at.offset + 1);
         self.dirty = true;
-        let now_ms = chrono::Utc::now().timestamp_millis();
+        self.this_run.0 += 1;
         let metrics = &self.live.metrics;
         let raised_before = self.raised.len();
-        let processed = self
-            .pipeline
-            .process(payload, message_time_ms, now_ms, &mut self.raised);
-        for event in &self.raised[raised_before..] {
-            self.live
-                .note_raised(delivery_key(event), arrived, self.receivers.len() as u32);
-        }
+        let processed = self.pipeline.process(
+            at.partition,
+            incoming.payload,
+            incoming.message_time_ms,
+            now_ms,
+            &mut self.raised,
+        );
+        self.note_raised(raised_before, incoming.arrived);
         match processed {
             Ok(accepted) => {
                 metrics
@@ -191,8 +246,10 @@ impl Applier {
                         .inc(),
                     None => metrics.unresolved.inc(),
                 }
-                metrics.processing.observe(arrived.elapsed().as_secs_f64());
-                if let Some(stamp) = message_time_ms {
+                metrics
+                    .processing
+                    .observe(incoming.arrived.elapsed().as_secs_f64());
+                if let Some(stamp) = incoming.message_time_ms {
                     let delay_ms = now_ms - stamp;
                     metrics
                         .ingest_delay
@@ -206,6 +263,29 @@ impl Applier {
                 Applied::Rejected(reason)
             }
         }
+    }
+
+    /// Lets the live view time the alert events raised since `before` from `arrived`.
+    fn note_raised(&self, before: usize, arrived: Instant) {
+        for event in &self.raised[before..] {
+            self.live
+                .note_raised(delivery_key(event), arrived, self.receivers.len() as u32);
+        }
+    }
+
+    /// Marks partitions silent for the idle time idle, closing the minutes that
+    /// frees, and says which partitions to pause or resume.
+    pub fn tick(&mut self) -> Alignment {
+        let now_ms = now_ms();
+        let raised_before = self.raised.len();
+        let closed_before = self.pipeline.engine().closed_minute();
+        self.pipeline.tick(now_ms, &mut self.raised);
+        self.note_raised(raised_before, Instant::now());
+        if self.pipeline.engine().closed_minute() != closed_before {
+            self.dirty = true;
+            self.record_history();
+        }
+        self.pipeline.align(now_ms)
     }
 
     /// Adds the areas' figures to their history each time event time closes a
@@ -226,7 +306,7 @@ impl Applier {
     /// publishes it; `Ok(false)` when there was nothing to write. Expires old
     /// alerts and evidence texts either way, so a quiet stream forgets on time too.
     pub fn checkpoint(&mut self) -> Result<bool> {
-        let now_ms = chrono::Utc::now().timestamp_millis();
+        let now_ms = now_ms();
         self.expire(now_ms)?;
         if !self.dirty {
             return Ok(false);
@@ -234,6 +314,7 @@ impl Applier {
         self.store.commit(
             &self.pipeline.engine().save(),
             &self.offsets,
+            &self.pipeline.saved_inputs(),
             &self.raised,
             &self.receivers,
             now_ms,
@@ -262,6 +343,65 @@ impl Applier {
         }
         Ok(())
     }
+}
+
+/// The applier as the driver and a source's callbacks (Kafka's rebalances) share it.
+pub type SharedApplier = Arc<Mutex<Applier>>;
+
+/// Locks the shared applier; a panic elsewhere while holding it leaves a state
+/// that is still whole (every change is one assignment or a checkpoint).
+pub fn lock(applier: &Mutex<Applier>) -> MutexGuard<'_, Applier> {
+    applier.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// How long one poll of the source waits for a message.
+const POLL: Duration = Duration::from_millis(100);
+
+/// The one driver loop of every source: polls, applies, ticks the watermarks and
+/// aligns the partitions, checkpoints every `interval` and commits; until `live`
+/// says stop, then checkpoints and commits once more. A failing checkpoint is
+/// retried each interval; after thirty in a row the daemon is not ready.
+pub fn drive(source: &mut dyn Source, applier: &Mutex<Applier>, interval: Duration) -> Result<()> {
+    let live = Arc::clone(&lock(applier).live);
+    let mut last_checkpoint = Instant::now();
+    let mut failing_since: Option<Instant> = None;
+    while !live.stopping() {
+        source.poll(POLL, &mut |incoming| lock(applier).apply(incoming))?;
+        let alignment = lock(applier).tick();
+        if !alignment.is_empty() {
+            source.align(&alignment)?;
+        }
+        if last_checkpoint.elapsed() >= interval {
+            match checkpoint(source, applier, false) {
+                Ok(()) => failing_since = None,
+                Err(error) => {
+                    eprintln!("onrust: checkpoint failed, retrying: {error:#}");
+                    failing_since.get_or_insert_with(Instant::now);
+                }
+            }
+            live.set_source_connected(failing_since.is_none_or(|t| t.elapsed() < interval * 30));
+            last_checkpoint = Instant::now();
+        }
+    }
+    checkpoint(source, applier, true).context("the final checkpoint")?;
+    let (applied, skipped) = lock(applier).this_run;
+    eprintln!("onrust: this run applied {applied} messages and skipped {skipped} already counted");
+    Ok(())
+}
+
+/// Dead letters flushed, a checkpoint written, the source's positions committed.
+fn checkpoint(source: &mut dyn Source, applier: &Mutex<Applier>, last: bool) -> Result<()> {
+    let mut applier = lock(applier);
+    if applier.dirty() {
+        source.flush_dead_letters(&applier)?;
+    }
+    let wrote = applier.checkpoint()?;
+    source.commit(&applier, wrote, last)
+}
+
+/// The wall clock, epoch ms.
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
 }
 
 /// Sets `offsets` of `at`'s partition to `next`; a topic's name is allocated once,
@@ -316,6 +456,15 @@ mod tests {
         Applier::new(pipeline, &settings, store, live, Vec::new()).expect("applier")
     }
 
+    fn incoming<'a>(position: Position<'a>, payload: &'a [u8], arrived: Instant) -> Incoming<'a> {
+        Incoming {
+            position,
+            payload,
+            message_time_ms: None,
+            arrived,
+        }
+    }
+
     fn post(offset: i64) -> Vec<u8> {
         format!(r#"{{"id":"{offset}","text":"rustig op straat","area":"GM0017","created_at":0}}"#)
             .into_bytes()
@@ -338,37 +487,40 @@ mod tests {
         );
         for offset in 0..3 {
             assert_eq!(
-                applier.apply(at(offset), &post(offset), None, now),
+                applier.apply(incoming(at(offset), &post(offset), now)),
                 Applied::Accepted
             );
         }
-        assert_eq!(applier.apply(at(1), &post(1), None, now), Applied::Skipped);
         assert_eq!(
-            applier.apply(at(10), &post(10), None, now),
-            Applied::Accepted
-        );
-        let metrics = &applier.live().metrics;
-        assert_eq!(metrics.skipped.get(), 1);
-        assert_eq!(metrics.offsets_missed.get(), 7, "offsets 3 to 9 never came");
-        assert_eq!(applier.offsets()["posts"][&0], 11);
-        // Handed back after another member read on to 50: no gap, a handover.
-        assert_eq!(applier.assigned("posts", 0, Some(50)), Some(50));
-        assert_eq!(
-            applier.apply(at(50), &post(50), None, now),
-            Applied::Accepted
-        );
-        assert_eq!(applier.live().metrics.offsets_missed.get(), 7);
-        // Handed back at a commit behind what this process applied (51): that stands.
-        assert_eq!(applier.assigned("posts", 0, Some(40)), Some(51));
-        assert_eq!(
-            applier.apply(at(40), &post(40), None, now),
+            applier.apply(incoming(at(1), &post(1), now)),
             Applied::Skipped
         );
         assert_eq!(
-            applier.apply(at(51), &post(51), None, now),
+            applier.apply(incoming(at(10), &post(10), now)),
             Applied::Accepted
         );
-        assert_eq!(applier.live().metrics.offsets_missed.get(), 7);
+        let metrics = &applier.live.metrics;
+        assert_eq!(metrics.skipped.get(), 1);
+        assert_eq!(metrics.offsets_missed.get(), 7, "offsets 3 to 9 never came");
+        assert_eq!(applier.applied("posts", 0), Some(11));
+        // Handed back after another member read on to 50: no gap, a handover.
+        assert_eq!(applier.assigned("posts", 0, Some(50)), Some(50));
+        assert_eq!(
+            applier.apply(incoming(at(50), &post(50), now)),
+            Applied::Accepted
+        );
+        assert_eq!(applier.live.metrics.offsets_missed.get(), 7);
+        // Handed back at a commit behind what this process applied (51): that stands.
+        assert_eq!(applier.assigned("posts", 0, Some(40)), Some(51));
+        assert_eq!(
+            applier.apply(incoming(at(40), &post(40), now)),
+            Applied::Skipped
+        );
+        assert_eq!(
+            applier.apply(incoming(at(51), &post(51), now)),
+            Applied::Accepted
+        );
+        assert_eq!(applier.live.metrics.offsets_missed.get(), 7);
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -8,12 +8,15 @@
 //! `info`), and in Haren a build-up of tension that turns the map, raises a
 //! `warning`, escalates to `critical`, dies down and resolves.
 
+use std::collections::VecDeque;
 use std::f64::consts::TAU;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use onrust_signal::watermark::Alignment;
 
-use super::applier::{Applier, Position};
+use super::applier::{Applied, Applier, Incoming, Position, Source};
 
 /// One area of the demo: id, name, aliases, centre (lon, lat), radius in degrees
 /// of latitude, ordinary posts per hour.
@@ -287,57 +290,143 @@ fn post(
 const CHECKPOINT: Duration = Duration::from_millis(500);
 /// Days of ordinary traffic learnt before the live part.
 const WARM_UP_DAYS: i64 = 5;
+/// Most warm-up posts handed over in one poll: the driver checkpoints between.
+const WARM_UP_BATCH: usize = 20_000;
 
-/// Applies one post at the next offset of the demo's one partition.
-fn feed(applier: &mut Applier, message: &str, at: i64, offset: &mut i64) {
-    let position = Position {
-        topic: "demo",
-        partition: 0,
-        offset: *offset,
-    };
-    *offset += 1;
-    applier.apply(position, message.as_bytes(), Some(at), Instant::now());
+/// The firehose as a source of the driver: the warm-up days as fast as they are
+/// taken, then each post when its event time comes round at `speed`.
+struct Firehose {
+    rng: fastrand::Rng,
+    speed: f64,
+    next_id: u64,
+    /// The offset of the next post on the demo's one partition.
+    offset: i64,
+    /// The first minute of the live part (epoch minutes).
+    live_start: i64,
+    /// The next minute to generate (epoch minutes).
+    next_minute: i64,
+    /// Posts generated and not yet handed over: (event time, message).
+    queue: VecDeque<(i64, String)>,
+    /// When the live part started.
+    started: Option<Instant>,
+}
+
+impl Firehose {
+    fn new(options: DemoOptions) -> Firehose {
+        let now_minute = chrono::Utc::now().timestamp().div_euclid(60);
+        // The live part starts an hour ago in event time, so that the incident's
+        // times read as recent on the dashboard.
+        let live_start = now_minute - 60;
+        Firehose {
+            rng: fastrand::Rng::with_seed(options.seed),
+            speed: options.speed.max(0.001),
+            next_id: 0,
+            offset: 0,
+            live_start,
+            next_minute: live_start - WARM_UP_DAYS * 24 * 60,
+            queue: VecDeque::new(),
+            started: None,
+        }
+    }
+
+    /// The next post, generating minutes as needed.
+    fn peek(&mut self) -> Option<&(i64, String)> {
+        while self.queue.is_empty() {
+            let minute = self.next_minute;
+            self.next_minute += 1;
+            let live_minute = if minute < self.live_start {
+                -1
+            } else {
+                minute - self.live_start
+            };
+            self.queue.extend(minute_posts(
+                &mut self.rng,
+                minute,
+                live_minute,
+                &mut self.next_id,
+            ));
+        }
+        self.queue.front()
+    }
+
+    /// How long after the live part's start the post of event time `at` is due.
+    fn due(&self, at: i64) -> Duration {
+        Duration::from_secs_f64((at - self.live_start * 60_000).max(0) as f64 / 1000.0 / self.speed)
+    }
+
+    fn hand_over(&mut self, apply: &mut dyn FnMut(Incoming<'_>) -> Applied) {
+        if let Some((at, message)) = self.queue.pop_front() {
+            let position = Position {
+                topic: "demo",
+                partition: 0,
+                offset: self.offset,
+            };
+            self.offset += 1;
+            apply(Incoming {
+                position,
+                payload: message.as_bytes(),
+                message_time_ms: Some(at),
+                arrived: Instant::now(),
+            });
+        }
+    }
+}
+
+impl Source for Firehose {
+    fn poll(
+        &mut self,
+        timeout: Duration,
+        apply: &mut dyn FnMut(Incoming<'_>) -> Applied,
+    ) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let mut handed = 0;
+        loop {
+            let at = match self.peek() {
+                Some((at, _)) => *at,
+                None => return Ok(()),
+            };
+            if at < self.live_start * 60_000 {
+                if handed >= WARM_UP_BATCH {
+                    return Ok(());
+                }
+                self.hand_over(apply);
+                handed += 1;
+                continue;
+            }
+            let started = *self.started.get_or_insert_with(Instant::now);
+            let due = started + self.due(at);
+            let now = Instant::now();
+            if due <= now {
+                self.hand_over(apply);
+            } else if due < deadline {
+                std::thread::sleep(due - now);
+            } else {
+                std::thread::sleep(deadline.saturating_duration_since(now));
+                return Ok(());
+            }
+        }
+    }
+
+    fn flush_dead_letters(&mut self, _: &Applier) -> Result<()> {
+        // The firehose's posts are all valid: a rejection would only be counted.
+        Ok(())
+    }
+
+    fn commit(&mut self, _: &Applier, _: bool, _: bool) -> Result<()> {
+        // Nothing to commit: the demo starts afresh every time.
+        Ok(())
+    }
+
+    fn align(&mut self, _: &Alignment) -> Result<()> {
+        // One partition is never ahead of itself.
+        Ok(())
+    }
 }
 
 /// Runs the firehose into `applier` until the daemon stops.
-pub fn run(mut applier: Applier, options: DemoOptions) -> Result<()> {
-    let mut rng = fastrand::Rng::with_seed(options.seed);
-    let now_minute = chrono::Utc::now().timestamp().div_euclid(60);
-    // The live part starts an hour ago in event time, so that the incident's
-    // times read as recent on the dashboard.
-    let live_start = now_minute - 60;
-    let mut next_id = 0u64;
-    let mut offset = 0i64;
-    for minute in live_start - WARM_UP_DAYS * 24 * 60..live_start {
-        for (at, message) in minute_posts(&mut rng, minute, -1, &mut next_id) {
-            feed(&mut applier, &message, at, &mut offset);
-        }
-    }
-    applier.checkpoint()?;
-    let started = Instant::now();
-    let mut last_checkpoint = Instant::now();
-    for live_minute in 0.. {
-        let minute = live_start + live_minute;
-        for (at, message) in minute_posts(&mut rng, minute, live_minute, &mut next_id) {
-            let due = Duration::from_secs_f64(
-                (at - live_start * 60_000) as f64 / 1000.0 / options.speed.max(0.001),
-            );
-            while started.elapsed() < due {
-                if applier.live().stopping() {
-                    applier.checkpoint()?;
-                    return Ok(());
-                }
-                let left = due.saturating_sub(started.elapsed());
-                std::thread::sleep(left.min(Duration::from_millis(50)));
-            }
-            feed(&mut applier, &message, at, &mut offset);
-            if last_checkpoint.elapsed() >= CHECKPOINT {
-                applier.checkpoint()?;
-                last_checkpoint = Instant::now();
-            }
-        }
-    }
-    Ok(())
+pub fn run(applier: Applier, options: DemoOptions) -> Result<()> {
+    let applier = Mutex::new(applier);
+    super::applier::drive(&mut Firehose::new(options), &applier, CHECKPOINT)
 }
 
 #[cfg(test)]

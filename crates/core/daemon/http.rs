@@ -132,15 +132,21 @@ async fn metrics(State(server): State<Server>) -> Response {
 }
 
 async fn readyz(State(server): State<Server>) -> Response {
-    if server.live.ready() {
-        (StatusCode::OK, "ready\n").into_response()
+    let (status, mut body) = if server.live.ready() {
+        (StatusCode::OK, String::from("ready\n"))
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: the Kafka source is not connected\n",
+            String::from("not ready: the Kafka source is not connected\n"),
         )
-            .into_response()
+    };
+    // Positions the broker no longer had: the daemon goes on, but an operator
+    // should know that posts may have been lost or read anew.
+    for notice in server.live.offset_resets() {
+        body.push_str(&notice);
+        body.push('\n');
     }
+    (status, body).into_response()
 }
 
 async fn areas(State(server): State<Server>) -> Response {

@@ -1,30 +1,39 @@
-//! Kafka in: a consumer-group member on its own thread drives the pipeline.
+//! Kafka in: a consumer-group member, a [`Source`] for the driver loop of
+//! `applier`.
 //!
 //! At least once, and no post counted twice: offsets are committed to Kafka only
-//! after a checkpoint (engine state + the offsets it covers + the deliveries of the
-//! alerts it raised, one transaction) is in the store. After a crash, messages the
-//! broker hands out again below the checkpoint's offsets are skipped: the restored
-//! state already counts them. Rejected messages go to the dead-letter topic, which
-//! is flushed before the checkpoint that moves past them.
+//! after a checkpoint (engine state + the offsets and watermarks it covers + the
+//! deliveries of the alerts it raised, one transaction) is in the store. After a
+//! crash, messages the broker hands out again below the checkpoint's offsets are
+//! skipped: the restored state already counts them. Rejected messages go to the
+//! dead-letter topic, which is flushed before the checkpoint that moves past them.
+//!
+//! A checkpointed position that no longer exists on the broker (beyond the
+//! partition's end, or before its log start: the topic was recreated, the broker
+//! wiped) is an offset reset: logged with both offsets, counted, shown by
+//! `/readyz`, and the partition goes on where `kafka.on_offset_reset` says. It is
+//! looked for when a partition is assigned and when its messages start being
+//! skipped.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
+use onrust_signal::watermark::{Alignment, PartitionId};
 use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
-use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
+use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::statistics::Statistics;
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::applier::{Applied, Applier, Position};
+use super::applier::{self, Applied, Applier, Incoming, Position, SharedApplier, Source};
 use super::live::Live;
-use crate::settings::KafkaSettings;
+use crate::settings::{KafkaSettings, OffsetReset};
 
 /// The header that carries a dead letter's rejection reason.
 pub const REASON_HEADER: &str = "onrust-reject-reason";
@@ -32,21 +41,19 @@ pub const REASON_HEADER: &str = "onrust-reject-reason";
 /// How long an assignment waits for the group's committed offsets.
 const COMMITTED_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long a look at a partition's low and high offsets may take.
+const WATERMARKS_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How long a checkpoint waits for the dead-letter topic to acknowledge.
 const DEAD_LETTER_FLUSH: Duration = Duration::from_secs(10);
 
-/// The applier and the dead-letter producer, shared with the rebalance callback.
-pub struct Ingest {
-    applier: Applier,
+/// The dead-letter producer and what it sent since the last checkpoint.
+pub struct DeadLetters {
     /// Dead letters sent since the last checkpoint (payload, reason), resent if the
     /// topic did not acknowledge them.
-    dead_letters: Vec<(Vec<u8>, &'static str)>,
+    sent: Vec<(Vec<u8>, &'static str)>,
     producer: ThreadedProducer<DeadLetterContext>,
-    dead_letter_topic: String,
-    /// A partition was assigned whose group commit is behind the restored
-    /// checkpoint (a crash between the two): commit at the next checkpoint, as
-    /// nothing new may come to move it.
-    commit_behind: bool,
+    topic: String,
 }
 
 /// Counts dead letters the broker refused.
@@ -67,12 +74,69 @@ impl ProducerContext for DeadLetterContext {
     }
 }
 
-/// The consumer's context: commits before partitions are taken away, exports the
-/// consumer lag from librdkafka's statistics, and tells readiness whether any broker
-/// is reachable.
+impl DeadLetters {
+    /// A producer for `kafka.dead_letter_topic`.
+    pub fn new(kafka: &KafkaSettings) -> Result<DeadLetters> {
+        Ok(DeadLetters {
+            sent: Vec::new(),
+            producer: dead_letter_producer(kafka)?,
+            topic: kafka.dead_letter_topic.clone(),
+        })
+    }
+
+    fn send(&mut self, payload: Vec<u8>, reason: &'static str) {
+        let record = BaseRecord::<(), [u8]>::to(&self.topic)
+            .payload(&payload)
+            .headers(OwnedHeaders::new().insert(Header {
+                key: REASON_HEADER,
+                value: Some(reason),
+            }));
+        if let Err((error, _)) = self.producer.send(record) {
+            // The queue is full or the topic unknown: the checkpoint resends it.
+            eprintln!("onrust: dead letter queued for retry: {error}");
+            self.producer
+                .context()
+                .failures
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        self.sent.push((payload, reason));
+    }
+
+    /// Makes sure every dead letter since the last checkpoint is on the broker.
+    fn flush(&mut self, live: &Live) -> Result<()> {
+        for _ in 0..2 {
+            self.producer.flush(DEAD_LETTER_FLUSH)?;
+            if self.producer.context().failures.swap(0, Ordering::Relaxed) == 0 {
+                live.metrics.dead_letters.inc_by(self.sent.len() as u64);
+                self.sent.clear();
+                return Ok(());
+            }
+            for (payload, reason) in std::mem::take(&mut self.sent) {
+                self.send(payload, reason);
+            }
+        }
+        bail!(
+            "the dead-letter topic {:?} did not take {} messages",
+            self.topic,
+            self.sent.len()
+        )
+    }
+}
+
+/// The consumer's context: checkpoints and commits before partitions are taken
+/// away, hands assigned partitions to the applier (and looks for offset resets
+/// there), exports the consumer lag from librdkafka's statistics, and tells
+/// readiness whether any broker is reachable.
 pub struct GroupContext {
-    ingest: Arc<Mutex<Ingest>>,
+    applier: SharedApplier,
+    dead_letters: Mutex<DeadLetters>,
     live: Arc<Live>,
+    /// Where a partition goes on after an offset reset.
+    on_offset_reset: OffsetReset,
+    /// A partition was assigned whose group commit is behind the restored
+    /// checkpoint (a crash between the two): commit at the next checkpoint, as
+    /// nothing new may come to move it.
+    commit_behind: AtomicBool,
     /// When each of librdkafka's error messages was last logged.
     errors_logged: Mutex<HashMap<String, Instant>>,
 }
@@ -139,6 +203,110 @@ impl GroupContext {
             logged.insert(message, Instant::now());
         }
     }
+
+    /// Dead letters flushed, a checkpoint written, its offsets committed.
+    ///
+    /// `always_commit`: commit even when nothing changed since the last checkpoint
+    /// (before a rebalance or at shutdown, in case an earlier asynchronous commit was
+    /// refused). A group commit found behind the checkpoint at assignment also
+    /// calls for one, made synchronously so that it is known to have landed:
+    /// without it, a group whose every message was counted before a crash would
+    /// keep its old commit (and its lag) until new posts came.
+    fn checkpoint(
+        &self,
+        consumer: &GroupConsumer,
+        applier: &mut Applier,
+        mode: CommitMode,
+        always_commit: bool,
+    ) -> Result<()> {
+        if applier.dirty() {
+            self.flush_dead_letters()?;
+        }
+        let wrote = applier.checkpoint()?;
+        self.commit(consumer, applier, wrote, mode, always_commit)
+    }
+
+    fn flush_dead_letters(&self) -> Result<()> {
+        self.dead_letters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .flush(&self.live)
+    }
+
+    /// Commits the applied offsets when a checkpoint was written, when asked to
+    /// anyway, or when a group commit behind the checkpoint waits (synchronously).
+    fn commit(
+        &self,
+        consumer: &GroupConsumer,
+        applier: &Applier,
+        wrote: bool,
+        mode: CommitMode,
+        always_commit: bool,
+    ) -> Result<()> {
+        if self.commit_behind.swap(false, Ordering::Relaxed) {
+            return commit_offsets(consumer, applier, CommitMode::Sync);
+        }
+        if wrote || always_commit {
+            commit_offsets(consumer, applier, mode)?;
+        }
+        Ok(())
+    }
+
+    /// Looks for an offset reset on `partition`, whose next offset to apply is
+    /// `applied`: when it lies beyond the partition's end or before its log start,
+    /// reports it and moves the applier where `kafka.on_offset_reset` says.
+    /// Returns whether it found one.
+    fn check_offset_reset(
+        &self,
+        consumer: &GroupConsumer,
+        applier: &mut Applier,
+        topic: &str,
+        partition: PartitionId,
+    ) -> bool {
+        let Some(applied) = applier.applied(topic, partition) else {
+            return false;
+        };
+        let (low, high) = match consumer.fetch_watermarks(topic, partition, WATERMARKS_TIMEOUT) {
+            Ok(bounds) => bounds,
+            Err(error) => {
+                self.log_error(format!(
+                    "{topic}/{partition}: cannot read the partition's offsets: {error}"
+                ));
+                return false;
+            }
+        };
+        let Some(next) = reset_position(applied, low, high, self.on_offset_reset) else {
+            return false;
+        };
+        let why = if applied > high {
+            format!("beyond its end at {high}")
+        } else {
+            format!("before its log start at {low}")
+        };
+        let notice = format!(
+            "{topic}/{partition}: offset reset: the checkpoint's offset {applied} is {why} \
+             (topic recreated or broker wiped?); going on at {next} \
+             (kafka.on_offset_reset = {})",
+            self.on_offset_reset.as_str()
+        );
+        eprintln!("onrust: {notice}");
+        self.live.note_offset_reset(partition, notice);
+        applier.move_to(topic, partition, next);
+        true
+    }
+}
+
+/// Where a partition goes on when its next offset to apply, `applied`, lies
+/// outside the broker's `low..=high` (`high` is the offset the next message will
+/// get); `None` when it lies inside.
+pub fn reset_position(applied: i64, low: i64, high: i64, policy: OffsetReset) -> Option<i64> {
+    if (low..=high).contains(&applied) {
+        return None;
+    }
+    Some(match policy {
+        OffsetReset::Earliest => low,
+        OffsetReset::Latest => high,
+    })
 }
 
 impl ConsumerContext for GroupContext {
@@ -155,32 +323,44 @@ impl ConsumerContext for GroupContext {
             let committed = consumer
                 .committed_offsets((*partitions).clone(), COMMITTED_TIMEOUT)
                 .ok();
-            let mut ingest = self.ingest.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut applier = applier::lock(&self.applier);
             for element in partitions.elements() {
+                let (topic, partition) = (element.topic(), element.partition());
                 let commit = committed
                     .as_ref()
-                    .and_then(|c| c.find_partition(element.topic(), element.partition()))
+                    .and_then(|c| c.find_partition(topic, partition))
                     .and_then(|p| p.offset().to_raw())
                     .filter(|&offset| offset >= 0);
-                let applied = ingest
-                    .applier
-                    .assigned(element.topic(), element.partition(), commit);
-                // Only when the group's commits are known: committing on a failed
-                // lookup could move back a commit another member made.
-                if committed.is_some() && applied.is_some_and(|a| commit.is_none_or(|c| c < a)) {
-                    ingest.commit_behind = true;
+                let applied = applier.assigned(topic, partition, commit);
+                if self.check_offset_reset(consumer, &mut applier, topic, partition) {
+                    self.commit_behind.store(true, Ordering::Relaxed);
+                } else if committed.is_some()
+                    && applied.is_some_and(|a| commit.is_none_or(|c| c < a))
+                {
+                    // Only when the group's commits are known: committing on a
+                    // failed lookup could move back a commit another member made.
+                    self.commit_behind.store(true, Ordering::Relaxed);
                 }
+            }
+            // A partition paused before it was taken away stays paused in
+            // librdkafka: everything assigned starts out reading.
+            if let Err(error) = consumer.resume(partitions) {
+                self.log_error(format!("resuming the assigned partitions: {error}"));
             }
         }
     }
 
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(_) = rebalance {
+        if let Rebalance::Revoke(partitions) = rebalance {
             // Everything read from the partitions leaving is applied: checkpoint it
-            // and commit, so their next owner starts where we stopped.
-            let mut ingest = self.ingest.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Err(error) = ingest.checkpoint(consumer, CommitMode::Sync, true) {
+            // and commit, so their next owner starts where we stopped; then they
+            // stop holding the watermark.
+            let mut applier = applier::lock(&self.applier);
+            if let Err(error) = self.checkpoint(consumer, &mut applier, CommitMode::Sync, true) {
                 eprintln!("onrust: checkpoint before rebalance failed: {error:#}");
+            }
+            for element in partitions.elements() {
+                applier.revoked(element.partition());
             }
         }
     }
@@ -188,126 +368,135 @@ impl ConsumerContext for GroupContext {
 
 type GroupConsumer = BaseConsumer<GroupContext>;
 
-impl Ingest {
-    /// Kafka around `applier`: dead letters go to `kafka.dead_letter_topic`.
-    pub fn new(applier: Applier, kafka: &KafkaSettings) -> Result<Ingest> {
-        Ok(Ingest {
-            applier,
-            dead_letters: Vec::new(),
-            producer: dead_letter_producer(kafka)?,
-            dead_letter_topic: kafka.dead_letter_topic.clone(),
-            commit_behind: false,
-        })
-    }
+/// Kafka as a source: the group member, polled by the driver.
+struct KafkaSource {
+    consumer: GroupConsumer,
+    /// The topic read (`kafka.topic`).
+    topic: String,
+    /// Partitions whose skipping of already-counted messages has been checked
+    /// for an offset reset, until a message of theirs is applied again.
+    skip_checked: BTreeSet<PartitionId>,
+}
 
-    /// Applies one message; a rejected one goes to the dead-letter topic.
-    fn handle(&mut self, message: &BorrowedMessage<'_>, arrived: Instant) {
-        let payload = message.payload().unwrap_or_default();
+impl Source for KafkaSource {
+    fn poll(
+        &mut self,
+        timeout: Duration,
+        apply: &mut dyn FnMut(Incoming<'_>) -> Applied,
+    ) -> Result<()> {
+        let Some(result) = self.consumer.poll(timeout) else {
+            return Ok(());
+        };
+        let arrived = Instant::now();
+        let context = self.consumer.context();
+        let message = match result {
+            Ok(message) => message,
+            Err(error) => {
+                context.log_error(error.to_string());
+                return Ok(());
+            }
+        };
         let position = Position {
             topic: message.topic(),
             partition: message.partition(),
             offset: message.offset(),
         };
-        let timestamp = message.timestamp().to_millis();
-        if let Applied::Rejected(reason) = self.applier.apply(position, payload, timestamp, arrived)
-        {
-            self.send_dead_letter(payload.to_vec(), reason.as_str());
-        }
-    }
-
-    fn send_dead_letter(&mut self, payload: Vec<u8>, reason: &'static str) {
-        let record = BaseRecord::<(), [u8]>::to(&self.dead_letter_topic)
-            .payload(&payload)
-            .headers(OwnedHeaders::new().insert(Header {
-                key: REASON_HEADER,
-                value: Some(reason),
-            }));
-        if let Err((error, _)) = self.producer.send(record) {
-            // The queue is full or the topic unknown: the checkpoint resends it.
-            eprintln!("onrust: dead letter queued for retry: {error}");
-            self.producer
-                .context()
-                .failures
-                .fetch_add(1, Ordering::Relaxed);
-        }
-        self.dead_letters.push((payload, reason));
-    }
-
-    /// Makes sure every dead letter since the last checkpoint is on the broker.
-    fn flush_dead_letters(&mut self) -> Result<()> {
-        for _ in 0..2 {
-            self.producer.flush(DEAD_LETTER_FLUSH)?;
-            if self.producer.context().failures.swap(0, Ordering::Relaxed) == 0 {
-                self.applier
-                    .live()
-                    .metrics
+        look_for_reset(&self.consumer, &mut self.skip_checked, position);
+        let payload = message.payload().unwrap_or_default();
+        let applied = apply(Incoming {
+            position,
+            payload,
+            message_time_ms: message.timestamp().to_millis(),
+            arrived,
+        });
+        match applied {
+            Applied::Skipped => {}
+            Applied::Accepted => {
+                self.skip_checked.remove(&position.partition);
+            }
+            Applied::Rejected(reason) => {
+                self.skip_checked.remove(&position.partition);
+                context
                     .dead_letters
-                    .inc_by(self.dead_letters.len() as u64);
-                self.dead_letters.clear();
-                return Ok(());
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .send(payload.to_vec(), reason.as_str());
             }
-            for (payload, reason) in std::mem::take(&mut self.dead_letters) {
-                self.send_dead_letter(payload, reason);
-            }
-        }
-        bail!(
-            "the dead-letter topic {:?} did not take {} messages",
-            self.dead_letter_topic,
-            self.dead_letters.len()
-        )
-    }
-
-    /// Writes a checkpoint and commits its offsets to Kafka; then the live view and
-    /// the delivery workers learn of the new alerts.
-    ///
-    /// `always_commit`: commit even when nothing changed since the last checkpoint
-    /// (before a rebalance or at shutdown, in case an earlier asynchronous commit was
-    /// refused). A group commit found behind the checkpoint at assignment also
-    /// calls for one, made synchronously so that it is known to have landed:
-    /// without it, a group whose every message was counted before a crash would
-    /// keep its old commit (and its lag) until new posts came.
-    fn checkpoint(
-        &mut self,
-        consumer: &GroupConsumer,
-        mode: CommitMode,
-        always_commit: bool,
-    ) -> Result<()> {
-        if self.applier.dirty() {
-            self.flush_dead_letters()?;
-        }
-        if self.commit_behind {
-            self.applier.checkpoint()?;
-            self.commit(consumer, CommitMode::Sync)?;
-            self.commit_behind = false;
-        } else if self.applier.checkpoint()? || always_commit {
-            self.commit(consumer, mode)?;
         }
         Ok(())
     }
 
-    /// Commits the applied offsets of the assigned partitions to Kafka.
-    fn commit(&self, consumer: &GroupConsumer, mode: CommitMode) -> Result<()> {
-        let assigned = consumer.assignment()?;
-        let mut commit = TopicPartitionList::new();
-        for element in assigned.elements() {
-            if let Some(&next) = self
-                .applier
-                .offsets()
-                .get(element.topic())
-                .and_then(|p| p.get(&element.partition()))
-            {
-                commit.add_partition_offset(
-                    element.topic(),
-                    element.partition(),
-                    Offset::Offset(next),
-                )?;
+    fn flush_dead_letters(&mut self, _: &Applier) -> Result<()> {
+        self.consumer.context().flush_dead_letters()
+    }
+
+    fn commit(&mut self, applier: &Applier, wrote: bool, last: bool) -> Result<()> {
+        let mode = if last {
+            CommitMode::Sync
+        } else {
+            CommitMode::Async
+        };
+        self.consumer
+            .context()
+            .commit(&self.consumer, applier, wrote, mode, last)
+    }
+
+    fn align(&mut self, alignment: &Alignment) -> Result<()> {
+        let list = |partitions: &[PartitionId]| {
+            let mut list = TopicPartitionList::new();
+            for &partition in partitions {
+                list.add_partition(&self.topic, partition);
             }
+            list
+        };
+        // librdkafka drops what it fetched ahead for a paused partition and, on
+        // resume, fetches again from the message after the last one handed out.
+        if !alignment.pause.is_empty() {
+            self.consumer
+                .pause(&list(&alignment.pause))
+                .context("pausing partitions ahead of the others")?;
         }
-        if commit.count() > 0 {
-            consumer.commit(&commit, mode)?;
+        if !alignment.resume.is_empty() {
+            self.consumer
+                .resume(&list(&alignment.resume))
+                .context("resuming partitions")?;
         }
         Ok(())
     }
+}
+
+/// A message below the applied offset of its partition is skipped: after a
+/// restart or a rebalance that is normal, but after the topic was recreated it
+/// would skip new posts. The first skip of a run (`checked` holds the partitions
+/// whose run was checked) is checked against the partition's offsets on the broker.
+fn look_for_reset(consumer: &GroupConsumer, checked: &mut BTreeSet<PartitionId>, at: Position<'_>) {
+    let context = consumer.context();
+    let mut applier = applier::lock(&context.applier);
+    let skipping = applier
+        .applied(at.topic, at.partition)
+        .is_some_and(|applied| at.offset < applied);
+    if skipping && checked.insert(at.partition) {
+        context.check_offset_reset(consumer, &mut applier, at.topic, at.partition);
+    }
+}
+
+/// Commits the applied offsets of the assigned partitions to Kafka.
+fn commit_offsets(consumer: &GroupConsumer, applier: &Applier, mode: CommitMode) -> Result<()> {
+    let assigned = consumer.assignment()?;
+    let mut commit = TopicPartitionList::new();
+    for element in assigned.elements() {
+        if let Some(next) = applier.applied(element.topic(), element.partition()) {
+            commit.add_partition_offset(
+                element.topic(),
+                element.partition(),
+                Offset::Offset(next),
+            )?;
+        }
+    }
+    if commit.count() > 0 {
+        consumer.commit(&commit, mode)?;
+    }
+    Ok(())
 }
 
 fn dead_letter_producer(kafka: &KafkaSettings) -> Result<ThreadedProducer<DeadLetterContext>> {
@@ -339,15 +528,14 @@ fn is_consumer_only(key: &str) -> bool {
 }
 
 /// Runs the consumer until `live` says stop: waits for the broker and the topics,
-/// joins the group, applies messages, checkpoints every `interval`, and on the way
-/// out checkpoints and commits once more.
+/// joins the group, and lets the driver apply, align and checkpoint.
 pub fn run(
-    ingest: Ingest,
+    applier: Applier,
     kafka: &KafkaSettings,
     interval: Duration,
     live: Arc<Live>,
 ) -> Result<()> {
-    let ingest = Arc::new(Mutex::new(ingest));
+    let applier: SharedApplier = Arc::new(Mutex::new(applier));
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", &kafka.brokers)
@@ -365,8 +553,11 @@ pub fn run(
     }
     let consumer: GroupConsumer = config
         .create_with_context(GroupContext {
-            ingest: Arc::clone(&ingest),
+            applier: Arc::clone(&applier),
+            dead_letters: Mutex::new(DeadLetters::new(kafka)?),
             live: Arc::clone(&live),
+            on_offset_reset: kafka.on_offset_reset,
+            commit_behind: AtomicBool::new(false),
             errors_logged: Mutex::new(HashMap::new()),
         })
         .context("creating the Kafka consumer")?;
@@ -381,35 +572,14 @@ pub fn run(
         "onrust: consuming {:?} as group {:?} from {}",
         kafka.topic, kafka.group, kafka.brokers
     );
-    let mut last_checkpoint = Instant::now();
-    let mut failing_since: Option<Instant> = None;
-    while !live.stopping() {
-        if let Some(result) = consumer.poll(Duration::from_millis(100)) {
-            let arrived = Instant::now();
-            match result {
-                Ok(message) => lock(&ingest).handle(&message, arrived),
-                Err(error) => consumer.context().log_error(error.to_string()),
-            }
-        }
-        if last_checkpoint.elapsed() >= interval {
-            match lock(&ingest).checkpoint(&consumer, CommitMode::Async, false) {
-                Ok(()) => failing_since = None,
-                Err(error) => {
-                    eprintln!("onrust: checkpoint failed, retrying: {error:#}");
-                    failing_since.get_or_insert_with(Instant::now);
-                }
-            }
-            live.set_source_connected(failing_since.is_none_or(|t| t.elapsed() < interval * 30));
-            last_checkpoint = Instant::now();
-        }
-    }
-    let result = lock(&ingest).checkpoint(&consumer, CommitMode::Sync, true);
-    consumer.unsubscribe();
-    result.context("the final checkpoint")
-}
-
-fn lock(ingest: &Mutex<Ingest>) -> std::sync::MutexGuard<'_, Ingest> {
-    ingest.lock().unwrap_or_else(PoisonError::into_inner)
+    let mut source = KafkaSource {
+        consumer,
+        topic: kafka.topic.clone(),
+        skip_checked: BTreeSet::new(),
+    };
+    let result = applier::drive(&mut source, &applier, interval);
+    source.consumer.unsubscribe();
+    result
 }
 
 /// Waits until the broker answers and both topics exist, saying what is missing;

@@ -2,7 +2,7 @@
 //! and the stream of changes behind `/api/v1/events`. The ingest thread publishes
 //! into it after every checkpoint; the HTTP server and the delivery workers read it.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
@@ -70,6 +70,8 @@ pub struct Live {
     published_minute: Mutex<Option<Option<i64>>>,
     source_connected: AtomicBool,
     brokers_reachable: AtomicBool,
+    /// The latest offset reset of each partition, as logged: `/readyz` shows them.
+    offset_resets: Mutex<BTreeMap<i32, String>>,
     stopping: AtomicBool,
     stop: Notify,
 }
@@ -98,6 +100,7 @@ impl Live {
             published_minute: Mutex::new(None),
             source_connected: AtomicBool::new(false),
             brokers_reachable: AtomicBool::new(true),
+            offset_resets: Mutex::new(BTreeMap::new()),
             stopping: AtomicBool::new(false),
             stop: Notify::new(),
         }
@@ -136,6 +139,29 @@ impl Live {
     /// otherwise. Returns the previous value.
     pub fn set_brokers_reachable(&self, reachable: bool) -> bool {
         self.brokers_reachable.swap(reachable, Ordering::Relaxed)
+    }
+
+    /// Records an offset reset of `partition`, described by `notice`: counted, and
+    /// shown by `/readyz` from now on.
+    pub fn note_offset_reset(&self, partition: i32, notice: String) {
+        self.metrics
+            .offset_resets
+            .with_label_values(&[&partition.to_string()])
+            .inc();
+        self.offset_resets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(partition, notice);
+    }
+
+    /// The latest offset reset of each partition that had one, as logged.
+    pub fn offset_resets(&self) -> Vec<String> {
+        self.offset_resets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// Records whether the source (Kafka) is connected.
@@ -298,8 +324,28 @@ impl Live {
                 .set(firing as i64);
         }
         let counters = engine.counters();
-        let late = counters.late.saturating_sub(self.metrics.late.get());
-        self.metrics.late.inc_by(late);
+        let watermarks = pipeline.watermarks();
+        for (partition, &late) in watermarks.late() {
+            let counter = self
+                .metrics
+                .late
+                .with_label_values(&[&partition.to_string()]);
+            counter.inc_by(late.saturating_sub(counter.get()));
+        }
+        for partition in watermarks.partitions() {
+            if let Some(newest) = watermarks.newest_ms(partition) {
+                self.metrics
+                    .partition_watermark
+                    .with_label_values(&[&partition.to_string()])
+                    .set(newest as f64 / 1000.0);
+            }
+        }
+        if let Some(watermark) = watermarks.watermark_ms() {
+            self.metrics.watermark.set(watermark as f64 / 1000.0);
+        }
+        self.metrics
+            .partitions_paused
+            .set(watermarks.paused() as i64);
         let evicted = counters.evicted.saturating_sub(self.metrics.evicted.get());
         self.metrics.evicted.inc_by(evicted);
     }

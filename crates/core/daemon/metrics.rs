@@ -23,8 +23,23 @@ pub struct Metrics {
     pub rejected: IntCounterVec,
     /// `onrust_posts_unresolved_total`: accepted posts in no area.
     pub unresolved: IntCounter,
-    /// `onrust_posts_late_total`: posts whose minute was already closed.
-    pub late: IntCounter,
+    /// `onrust_posts_late_total{partition}`: posts whose minute was already
+    /// closed, by the input partition they came from (from the checkpointed
+    /// counts, so exact across restarts).
+    pub late: IntCounterVec,
+    /// `onrust_partition_watermark_seconds{partition}`: each input partition's
+    /// newest event time.
+    pub partition_watermark: prometheus::GaugeVec,
+    /// `onrust_watermark_seconds`: the event time every partition with something
+    /// to read has reached (the engine closes minutes up to the allowed lateness
+    /// before it).
+    pub watermark: prometheus::Gauge,
+    /// `onrust_kafka_partitions_paused`: partitions held back for running ahead of
+    /// the slowest.
+    pub partitions_paused: IntGauge,
+    /// `onrust_kafka_offset_resets_total{partition}`: checkpointed positions the
+    /// broker no longer had (a recreated topic, a wiped broker).
+    pub offset_resets: IntCounterVec,
     /// `onrust_posts_located_total{how}`: how accepted posts were located.
     pub located: IntCounterVec,
     /// `onrust_areas_evicted_total`: quiet areas forgotten to stay within
@@ -129,7 +144,8 @@ impl Metrics {
             "onrust_ingest_delay_seconds",
             "From a message's Kafka timestamp to its effect on the area figures",
             &[
-                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+                60.0, 300.0, 900.0, 3600.0,
             ],
         )?;
         let alert_delivery = HistogramVec::new(
@@ -151,9 +167,38 @@ impl Metrics {
             )?,
             rejected,
             unresolved: counter("onrust_posts_unresolved_total", "Accepted posts in no area")?,
-            late: counter(
+            late: counter_vec(
                 "onrust_posts_late_total",
-                "Posts older than the watermark: counted, not aggregated",
+                "Posts older than the watermark: counted, not aggregated; by input partition",
+                &["partition"],
+            )?,
+            partition_watermark: {
+                let metric = prometheus::GaugeVec::new(
+                    Opts::new(
+                        "onrust_partition_watermark_seconds",
+                        "Newest event time of each input partition (Unix seconds)",
+                    ),
+                    &["partition"],
+                )?;
+                registry.register(Box::new(metric.clone()))?;
+                metric
+            },
+            watermark: {
+                let metric = prometheus::Gauge::new(
+                    "onrust_watermark_seconds",
+                    "Event time every input partition with something to read has reached (Unix seconds)",
+                )?;
+                registry.register(Box::new(metric.clone()))?;
+                metric
+            },
+            partitions_paused: gauge(
+                "onrust_kafka_partitions_paused",
+                "Partitions paused for running too far ahead of the slowest in event time",
+            )?,
+            offset_resets: counter_vec(
+                "onrust_kafka_offset_resets_total",
+                "Checkpointed positions the broker no longer has (topic recreated, broker wiped)",
+                &["partition"],
             )?,
             located: counter_vec(
                 "onrust_posts_located_total",

@@ -48,7 +48,8 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let mut settings = Settings::load(&args.config)?;
     let secrets = settings.secrets()?;
     settings.kafka.options.extend(secrets.kafka_options);
-    let pipeline = Pipeline::new(&settings, settings.pseudonymiser()?)?;
+    let pipeline =
+        Pipeline::new(&settings, settings.pseudonymiser()?)?.across_partitions(&settings);
     if args.check_config {
         println!("{}: configuration is valid", args.config.display());
         return Ok(());
@@ -104,11 +105,10 @@ pub fn run(args: &RunArgs) -> Result<()> {
         Arc::clone(&live),
         outboxes,
     )?;
-    let ingest = ingest::Ingest::new(applier, &settings.kafka)?;
     let kafka = settings.kafka.clone();
     let interval = Duration::from_millis(settings.state.checkpoint_interval_ms);
     let ingest_live = Arc::clone(&live);
-    let source = move || ingest::run(ingest, &kafka, interval, ingest_live);
+    let source = move || ingest::run(applier, &kafka, interval, ingest_live);
     runtime()?.block_on(serve(
         &settings.http.listen,
         settings.http.protect_reads,

@@ -9,6 +9,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use onrust_signal::engine::{AlertEvent, AlertStatus};
+use onrust_signal::inputs::SavedInputs;
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 
@@ -41,6 +42,7 @@ pub const FAILED_KEPT_MS: i64 = 7 * 24 * 3_600_000;
 
 const ENGINE_KEY: &str = "engine";
 const OFFSETS_KEY: &str = "offsets";
+const INPUTS_KEY: &str = "inputs";
 const SEQUENCE_KEY: &str = "sequence";
 const RECEIVERS_KEY: &str = "receivers";
 
@@ -102,6 +104,9 @@ pub struct Checkpoint {
     pub engine: Vec<u8>,
     /// The offsets it covers.
     pub offsets: Offsets,
+    /// The event time and late posts of each partition it covers, and the posts
+    /// held back.
+    pub inputs: SavedInputs,
 }
 
 /// The store.
@@ -141,9 +146,14 @@ impl Store {
             Some(bytes) => serde_json::from_slice(bytes.value()).context("stored offsets")?,
             None => Offsets::new(),
         };
+        let inputs = match meta.get(INPUTS_KEY)? {
+            Some(bytes) => serde_json::from_slice(bytes.value()).context("stored input state")?,
+            None => SavedInputs::default(),
+        };
         Ok(Some(Checkpoint {
             engine: engine.value().to_vec(),
             offsets,
+            inputs,
         }))
     }
 
@@ -230,12 +240,13 @@ impl Store {
     }
 
     /// Writes a checkpoint in one transaction: the engine's state, the offsets it
-    /// covers, one delivery per receiver (by outbox id) for each of `events`, and
-    /// the alerts' records.
+    /// covers and the inputs' state (watermarks, held posts), one delivery per receiver (by outbox
+    /// id) for each of `events`, and the alerts' records.
     pub fn commit(
         &self,
         engine: &[u8],
         offsets: &Offsets,
+        inputs: &SavedInputs,
         events: &[AlertEvent],
         receivers: &[u32],
         now_ms: i64,
@@ -245,6 +256,7 @@ impl Store {
             let mut meta = txn.open_table(META)?;
             meta.insert(ENGINE_KEY, engine)?;
             meta.insert(OFFSETS_KEY, serde_json::to_vec(offsets)?.as_slice())?;
+            meta.insert(INPUTS_KEY, serde_json::to_vec(inputs)?.as_slice())?;
             let mut sequence = meta
                 .get(SEQUENCE_KEY)?
                 .and_then(|v| v.value().try_into().ok().map(u64::from_le_bytes))
@@ -495,7 +507,14 @@ mod tests {
     /// note and no offsets.
     fn raise(store: &Store, events: &[AlertEvent], receivers: &[u32], at_ms: i64) {
         store
-            .commit(b"engine", &Offsets::new(), events, receivers, at_ms)
+            .commit(
+                b"engine",
+                &Offsets::new(),
+                &SavedInputs::default(),
+                events,
+                receivers,
+                at_ms,
+            )
             .expect("commit");
     }
 

@@ -56,7 +56,7 @@ pub struct Area {
 }
 
 /// How a post was located.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Located {
     /// By its `area` field.
     AreaField,

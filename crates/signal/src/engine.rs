@@ -33,6 +33,11 @@ pub struct EngineConfig {
     pub windows: Vec<u32>,
     /// How late (in event time) a post may arrive and still count.
     pub allowed_lateness_ms: i64,
+    /// How far (event time) one input partition may run ahead of the watermark
+    /// the others hold (0 for one ordered input): posts up to this plus the allowed
+    /// lateness ahead of the closed minute are kept; one further ahead closes the
+    /// minutes it would push out of the windows first.
+    pub partition_skew_ms: i64,
     /// A post with at least this tension is a tense post.
     pub tension_threshold: f32,
     /// The rules.
@@ -54,6 +59,7 @@ impl Default for EngineConfig {
         EngineConfig {
             windows: vec![15, 60],
             allowed_lateness_ms: 5 * MINUTE_MS,
+            partition_skew_ms: 0,
             tension_threshold: 0.5,
             rules: Rule::defaults(),
             national_area_share: 0.3,
@@ -62,6 +68,15 @@ impl Default for EngineConfig {
             max_areas: 50_000,
         }
     }
+}
+
+/// What became of a post added to the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Added {
+    /// Counted in its minute.
+    Counted,
+    /// Its minute was already closed: counted as late, not added.
+    Late,
 }
 
 /// A post after scoring and locating: what the engine needs of it.
@@ -85,6 +100,67 @@ pub struct ScoredPost<'a> {
     pub sentiment: f32,
     /// Labelled negative.
     pub negative: bool,
+}
+
+/// A scored post kept whole, for a caller that holds it back before adding it
+/// (a post too far ahead of the watermark, see [`Engine::is_too_far_ahead`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OwnedPost {
+    /// The post's id.
+    pub id: String,
+    /// Its text.
+    pub text: String,
+    /// Its author's pseudonym.
+    pub author: Option<Pseudonym>,
+    /// Event time, epoch ms.
+    pub event_time_ms: i64,
+    /// Its area's id and display name, when located.
+    pub area: Option<(String, String)>,
+    /// How it was located.
+    pub located: Located,
+    /// Tension probability.
+    pub tension: f32,
+    /// Sentiment score.
+    pub sentiment: f32,
+    /// Labelled negative.
+    pub negative: bool,
+}
+
+impl OwnedPost {
+    /// A copy of `post`.
+    pub fn of(post: &ScoredPost<'_>) -> OwnedPost {
+        OwnedPost {
+            id: post.id.to_string(),
+            text: post.text.to_string(),
+            author: post.author,
+            event_time_ms: post.event_time_ms,
+            area: post
+                .area
+                .map(|(id, name)| (id.to_string(), name.to_string())),
+            located: post.located,
+            tension: post.tension,
+            sentiment: post.sentiment,
+            negative: post.negative,
+        }
+    }
+
+    /// The post, borrowed, as [`Engine::add_at`] takes it.
+    pub fn scored(&self) -> ScoredPost<'_> {
+        ScoredPost {
+            id: &self.id,
+            text: &self.text,
+            author: self.author,
+            event_time_ms: self.event_time_ms,
+            area: self
+                .area
+                .as_ref()
+                .map(|(id, name)| (id.as_str(), name.as_str())),
+            located: self.located,
+            tension: self.tension,
+            sentiment: self.sentiment,
+            negative: self.negative,
+        }
+    }
 }
 
 /// An area in an alert.
@@ -312,6 +388,8 @@ struct Layout {
     /// How many buckets an area keeps: its longest window or an hour (the baseline
     /// learns whole hours), plus how far posts may run ahead of the closed minute.
     capacity: usize,
+    /// How many minutes posts may run ahead of the closed minute.
+    lead: usize,
     /// An area with fewer posts than this in its longest window can neither fire a
     /// rule nor count toward the country's spread of shares: it is only visited when
     /// its windows change.
@@ -327,7 +405,12 @@ impl Layout {
         lengths.sort_unstable();
         lengths.dedup();
         let longest = lengths.last().copied().unwrap_or(60);
-        let lead = config.allowed_lateness_ms.max(0).div_euclid(MINUTE_MS) as usize + 2;
+        let lead = config
+            .allowed_lateness_ms
+            .max(0)
+            .saturating_add(config.partition_skew_ms.max(0))
+            .div_euclid(MINUTE_MS) as usize
+            + 2;
         // A rule that could hold on an empty window (threshold 0 or below; the
         // settings refuse it, but the engine may be built directly) leaves no area
         // quiet: every area with posts stays watched.
@@ -344,6 +427,7 @@ impl Layout {
         };
         Layout {
             capacity: longest.max(60) + lead + 1,
+            lead,
             lengths,
             quiet_below,
         }
@@ -639,29 +723,86 @@ impl Engine {
         self.counters
     }
 
-    /// Adds a post; alert events of the minutes it closes are appended to `out`.
-    pub fn add(&mut self, post: &ScoredPost<'_>, out: &mut Vec<AlertEvent>) {
-        let minute = post.event_time_ms.div_euclid(MINUTE_MS);
-        if self.closed_minute.is_some_and(|closed| minute <= closed) {
-            self.counters.late += 1;
-            return;
-        }
+    /// Adds a post read from one ordered input (a file, one partition): the
+    /// watermark is the newest event time seen. Alert events of the minutes it
+    /// closes are appended to `out`.
+    pub fn add(&mut self, post: &ScoredPost<'_>, out: &mut Vec<AlertEvent>) -> Added {
         let newest = self
             .newest_ms
             .map_or(post.event_time_ms, |n| n.max(post.event_time_ms));
-        self.newest_ms = Some(newest);
-        let watermark_minute = newest
-            .saturating_sub(self.config.allowed_lateness_ms)
-            .div_euclid(MINUTE_MS)
-            - 1;
+        self.add_at(post, Some(newest), out)
+    }
+
+    /// Adds a post when the inputs' watermark (the event time every input with
+    /// something to read has reached, see [`crate::watermark`]) is `watermark_ms`
+    /// (`None`: not known yet). Minutes up to the allowed lateness before the
+    /// watermark are closed first, and so are those a post far ahead would push
+    /// out of the windows.
+    pub fn add_at(
+        &mut self,
+        post: &ScoredPost<'_>,
+        watermark_ms: Option<i64>,
+        out: &mut Vec<AlertEvent>,
+    ) -> Added {
+        let minute = post.event_time_ms.div_euclid(MINUTE_MS);
+        if self.closed_minute.is_some_and(|closed| minute <= closed) {
+            self.counters.late += 1;
+            return Added::Late;
+        }
+        self.newest_ms = Some(
+            self.newest_ms
+                .map_or(post.event_time_ms, |n| n.max(post.event_time_ms)),
+        );
+        let pushed_out = minute.saturating_sub(self.layout.lead as i64);
         // The minutes this post closes come first (its own minute is never among
         // them): after a gap in the stream, its bucket would otherwise push out of
         // the windows the buckets those minutes are judged on.
-        self.close_until(watermark_minute, out);
+        let allowed = watermark_ms.map_or(pushed_out, |w| self.watermark_minute(w).max(pushed_out));
+        self.close_until(allowed, out);
         match post.area {
             None => self.counters.unresolved += 1,
             Some((id, name)) => self.aggregate(post, id, name, minute),
         }
+        Added::Counted
+    }
+
+    /// Whether a post of `event_time_ms` lies further ahead than the windows hold,
+    /// with the inputs' watermark at `watermark_ms` (`None`: not known yet;
+    /// `oldest_ms`: the oldest event time the inputs have shown, which stands for
+    /// the watermark before any minute is closed). [`Engine::add_at`] would close
+    /// minutes the watermark has not reached to make room for it, and posts of
+    /// slower inputs would be late: such a post is better held back until the
+    /// watermark has come nearer. Never so for one ordered input.
+    pub fn is_too_far_ahead(
+        &self,
+        event_time_ms: i64,
+        watermark_ms: Option<i64>,
+        oldest_ms: i64,
+    ) -> bool {
+        let minute = event_time_ms.div_euclid(MINUTE_MS);
+        let reached = match (watermark_ms, self.closed_minute) {
+            (Some(watermark), closed) => self
+                .watermark_minute(watermark)
+                .max(closed.unwrap_or(i64::MIN)),
+            (None, Some(closed)) => closed,
+            (None, None) => oldest_ms.div_euclid(MINUTE_MS) - 1,
+        };
+        minute.saturating_sub(self.layout.lead as i64) > reached
+    }
+
+    /// The inputs' watermark moved to `watermark_ms` without a post (an input went
+    /// idle): closes the minutes it allows.
+    pub fn advance_to(&mut self, watermark_ms: i64, out: &mut Vec<AlertEvent>) {
+        self.close_until(self.watermark_minute(watermark_ms), out);
+    }
+
+    /// The last minute a watermark of `watermark_ms` closes: the allowed lateness
+    /// before it, whole minutes only.
+    fn watermark_minute(&self, watermark_ms: i64) -> i64 {
+        watermark_ms
+            .saturating_sub(self.config.allowed_lateness_ms)
+            .div_euclid(MINUTE_MS)
+            - 1
     }
 
     /// Adds a located post to its area's bucket and the country's.
@@ -692,6 +833,9 @@ impl Engine {
             return;
         };
         state.last_post_minute = state.last_post_minute.max(minute);
+        // The area may have been made by a later post (posts run ahead of the
+        // closed minute): an hour of a post not late is never learnt yet.
+        state.next_hour = state.next_hour.min(minute.div_euclid(60));
         let mut first_in_bucket = false;
         if let Some((bucket, is_new)) = state.windows.bucket_mut(minute) {
             count_post(bucket, post, threshold);
@@ -797,7 +941,15 @@ impl Engine {
     fn close_until(&mut self, last: i64, out: &mut Vec<AlertEvent>) {
         let first = match self.closed_minute {
             Some(closed) => closed + 1,
-            None => match self.areas.iter().map(|(_, a)| a.windows.newest()).min() {
+            // The oldest bucket of any area: how far the posts before the first
+            // close ran ahead of one another must not decide which minutes are
+            // evaluated (it differs between one input and several).
+            None => match self
+                .areas
+                .iter()
+                .filter_map(|(_, a)| a.windows.buckets().next().map(|(bucket, _)| bucket))
+                .min()
+            {
                 Some(oldest) => oldest.min(last),
                 None => return,
             },

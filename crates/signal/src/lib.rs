@@ -9,6 +9,8 @@
 //! - [`rules`]: rules, their defaults, and the firing/resolving state machine.
 //! - [`pseudonym`]: authors replaced by a keyed hash before anything keeps them.
 //! - [`engine`]: the event-time engine: watermark, evaluation, alerts with evidence.
+//! - [`watermark`]: event time over several partitions, idleness and alignment.
+//! - [`inputs`]: the engine fed from several partitions, far-ahead posts held back.
 //!
 //! Invariants: no I/O (files come in as text), no clock (event time comes with each
 //! post; the caller passes arrival time), no global state. State is keyed by area, so
@@ -17,11 +19,13 @@
 pub mod areas;
 pub mod baseline;
 pub mod engine;
+pub mod inputs;
 pub mod mask;
 pub mod post;
 pub mod pseudonym;
 pub mod rules;
 pub mod stats;
+pub mod watermark;
 pub mod window;
 
 pub use areas::{Area, Areas, AreasError, Located};
