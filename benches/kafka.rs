@@ -12,7 +12,14 @@
 //!    of `onrust_processing_seconds` (a post's arrival at the consumer to its effect
 //!    on the area figures) and of `onrust_ingest_delay_seconds` (from the Kafka
 //!    timestamp, so broker and consumer fetch included), read from `/metrics`.
-//! 3. Post to alert: the incident scenario of `tests/scenarios` at I posts per
+//! 3. Backlog drain: `--drain N` posts (default 200000) keyed by id over
+//!    `--partitions P` partitions (default 8), and the same posts on one
+//!    partition, produced before the daemon starts; posts per second from the first
+//!    counted to the last, and peak RSS, for each. Tansu skips the rest of a batch
+//!    when a paused partition resumes inside it: those offsets are reported as
+//!    missed (a Kafka broker returns the whole batch), and the drain ends when
+//!    counted plus missed reach N.
+//! 4. Post to alert: the incident scenario of `tests/scenarios` at I posts per
 //!    second to a daemon with a webhook receiver on loopback; the p50 and p99 of
 //!    `onrust_alert_delivery_seconds` (the arrival of the post that raised an
 //!    alert event to the receiver's 2xx: evaluation, checkpoint, outbox, HTTP).
@@ -43,6 +50,8 @@ fn main() {
     let rate = option("--rate").unwrap_or(20_000);
     let seconds = option("--seconds").unwrap_or(20);
     let incident_rate = option("--incident-rate").unwrap_or(2_000);
+    let drain_posts = option("--drain").unwrap_or(200_000) as usize;
+    let partitions = option("--partitions").unwrap_or(8) as i32;
 
     let broker = Broker::start();
     for topic in ["bulk", "paced", "incident", "posts.dead"] {
@@ -108,6 +117,18 @@ fn main() {
     });
     assert_eq!(paced.terminate(), Some(0));
 
+    let drain_posts = crate::posts(drain_posts);
+    let one = drain(&dir, &broker, "drain-1", 1, &drain_posts);
+    let many = drain(&dir, &broker, "drain-n", partitions, &drain_posts);
+    report["backlog_drain"] = serde_json::json!({
+        "posts": drain_posts.len(),
+        "one_partition": one,
+        "partitions": partitions,
+        "many_partitions": many,
+        "ratio": (many["posts_per_s"].as_f64().unwrap_or(0.0)
+            / one["posts_per_s"].as_f64().unwrap_or(1.0) * 100.0).round() / 100.0,
+    });
+
     let receiver = Receiver::start();
     let incident = start(
         &dir,
@@ -152,6 +173,67 @@ fn main() {
     });
     assert_eq!(incident.terminate(), Some(0));
     println!("{report}");
+}
+
+/// Produces `posts` keyed by id to `partitions` partitions of a new `topic`,
+/// then drains them with a fresh daemon: its rate, peak RSS, and what it counted
+/// late, missed and paused on the way.
+fn drain(
+    dir: &TempDir,
+    broker: &Broker,
+    topic: &str,
+    partitions: i32,
+    posts: &[String],
+) -> serde_json::Value {
+    broker.create_topic(topic, partitions as u32);
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", broker.address())
+        .set("enable.idempotence", "false")
+        .set("linger.ms", "5")
+        .create()
+        .expect("producer");
+    for (i, post) in posts.iter().enumerate() {
+        let key = format!("bench-{i}");
+        let mut record = BaseRecord::<(), str>::to(topic)
+            .payload(post.as_str())
+            .partition(services::partition_of(&key, partitions));
+        while let Err((_, returned)) = producer.send(record) {
+            record = returned;
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    producer.flush(Duration::from_secs(60)).expect("flush");
+    let daemon = start(
+        dir,
+        broker,
+        topic,
+        topic,
+        "[kafka.options]\n\"fetch.wait.max.ms\" = \"10\"\n",
+    );
+    let done = |daemon: &Daemon| {
+        daemon.metric("onrust_posts_total") + daemon.metric("onrust_kafka_offsets_missed_total")
+    };
+    wait(|| done(&daemon) > 0.0, Duration::from_secs(60));
+    let first = Instant::now();
+    let mut peak_rss = 0.0f64;
+    wait(
+        || {
+            peak_rss = peak_rss.max(daemon.metric("process_resident_memory_bytes"));
+            done(&daemon) >= posts.len() as f64
+        },
+        Duration::from_secs(900),
+    );
+    let seconds = first.elapsed().as_secs_f64();
+    let counted = daemon.metric("onrust_posts_total");
+    let report = serde_json::json!({
+        "posts_per_s": (counted / seconds).round(),
+        "peak_rss_mib": (peak_rss / 1048576.0).round(),
+        "counted": counted,
+        "late": daemon.metric("onrust_posts_late_total"),
+        "missed": daemon.metric("onrust_kafka_offsets_missed_total"),
+    });
+    assert_eq!(daemon.terminate(), Some(0));
+    report
 }
 
 /// Produces `posts` to `topic` at `rate` per second, a thousandth of a second's
