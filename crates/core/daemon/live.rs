@@ -325,6 +325,13 @@ impl Live {
         }
         let counters = engine.counters();
         let watermarks = pipeline.watermarks();
+        // Every partition read has its series, 0 until it has a late post or
+        // an offset reset.
+        for partition in watermarks.partitions() {
+            let label = [partition.to_string()];
+            self.metrics.late.with_label_values(&label);
+            self.metrics.offset_resets.with_label_values(&label);
+        }
         for (partition, &late) in watermarks.late() {
             let counter = self
                 .metrics
