@@ -126,6 +126,11 @@ impl Pipeline {
         self.inputs.watermarks()
     }
 
+    /// Posts held back for lying too far ahead of the watermark.
+    pub fn held_posts(&self) -> usize {
+        self.inputs.held()
+    }
+
     /// The areas file's areas.
     pub fn areas(&self) -> &Areas {
         &self.areas

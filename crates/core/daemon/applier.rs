@@ -274,18 +274,21 @@ impl Applier {
     }
 
     /// Marks partitions silent for the idle time idle, closing the minutes that
-    /// frees, and says which partitions to pause or resume.
-    pub fn tick(&mut self) -> Alignment {
-        let now_ms = now_ms();
+    /// frees.
+    pub fn tick(&mut self) {
         let raised_before = self.raised.len();
         let closed_before = self.pipeline.engine().closed_minute();
-        self.pipeline.tick(now_ms, &mut self.raised);
+        self.pipeline.tick(now_ms(), &mut self.raised);
         self.note_raised(raised_before, Instant::now());
         if self.pipeline.engine().closed_minute() != closed_before {
             self.dirty = true;
             self.record_history();
         }
-        self.pipeline.align(now_ms)
+    }
+
+    /// Which partitions to pause or resume now.
+    pub fn align(&mut self) -> Alignment {
+        self.pipeline.align(now_ms())
     }
 
     /// Adds the areas' figures to their history each time event time closes a
@@ -364,10 +367,17 @@ const POLL: Duration = Duration::from_millis(100);
 pub fn drive(source: &mut dyn Source, applier: &Mutex<Applier>, interval: Duration) -> Result<()> {
     let live = Arc::clone(&lock(applier).live);
     let mut last_checkpoint = Instant::now();
+    let mut last_tick = Instant::now();
     let mut failing_since: Option<Instant> = None;
     while !live.stopping() {
         source.poll(POLL, &mut |incoming| lock(applier).apply(incoming))?;
-        let alignment = lock(applier).tick();
+        // Idleness is a matter of seconds: a tick per poll interval, not per
+        // message. Alignment follows every message, or a partition would run on.
+        if last_tick.elapsed() >= POLL {
+            lock(applier).tick();
+            last_tick = Instant::now();
+        }
+        let alignment = lock(applier).align();
         if !alignment.is_empty() {
             source.align(&alignment)?;
         }

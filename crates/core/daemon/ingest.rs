@@ -299,7 +299,7 @@ impl GroupContext {
 /// Where a partition goes on when its next offset to apply, `applied`, lies
 /// outside the broker's `low..=high` (`high` is the offset the next message will
 /// get); `None` when it lies inside.
-pub fn reset_position(applied: i64, low: i64, high: i64, policy: OffsetReset) -> Option<i64> {
+fn reset_position(applied: i64, low: i64, high: i64, policy: OffsetReset) -> Option<i64> {
     if (low..=high).contains(&applied) {
         return None;
     }
@@ -630,4 +630,24 @@ fn missing_topics(consumer: &GroupConsumer, kafka: &KafkaSettings) -> KafkaResul
     .filter(|(_, name)| !exists(name))
     .map(|(key, name)| format!("{key} {name:?}"))
     .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_position_outside_the_partition_is_a_reset_and_goes_where_the_policy_says() {
+        use OffsetReset::{Earliest, Latest};
+        // Inside the log, its end included (nothing new yet): no reset.
+        for applied in [100, 150, 200] {
+            assert_eq!(reset_position(applied, 100, 200, Earliest), None);
+        }
+        // Beyond the end: the topic was recreated with fewer messages.
+        assert_eq!(reset_position(3386, 0, 25, Earliest), Some(0));
+        assert_eq!(reset_position(3386, 0, 25, Latest), Some(25));
+        // Before the log start: retention or a wiped broker removed it.
+        assert_eq!(reset_position(10, 500, 900, Earliest), Some(500));
+        assert_eq!(reset_position(10, 500, 900, Latest), Some(900));
+    }
 }

@@ -353,6 +353,7 @@ impl Live {
         self.metrics
             .partitions_paused
             .set(watermarks.paused() as i64);
+        self.metrics.posts_held.set(pipeline.held_posts() as i64);
         let evicted = counters.evicted.saturating_sub(self.metrics.evicted.get());
         self.metrics.evicted.inc_by(evicted);
     }

@@ -37,6 +37,9 @@ pub struct Metrics {
     /// `onrust_kafka_partitions_paused`: partitions held back for running ahead of
     /// the slowest.
     pub partitions_paused: IntGauge,
+    /// `onrust_posts_held`: posts held back for lying too far ahead of the
+    /// watermark for the windows (added once it comes near).
+    pub posts_held: IntGauge,
     /// `onrust_kafka_offset_resets_total{partition}`: checkpointed positions the
     /// broker no longer had (a recreated topic, a wiped broker).
     pub offset_resets: IntCounterVec,
@@ -194,6 +197,10 @@ impl Metrics {
             partitions_paused: gauge(
                 "onrust_kafka_partitions_paused",
                 "Partitions paused for running too far ahead of the slowest in event time",
+            )?,
+            posts_held: gauge(
+                "onrust_posts_held",
+                "Posts held back for lying too far ahead of the event-time watermark",
             )?,
             offset_resets: counter_vec(
                 "onrust_kafka_offset_resets_total",

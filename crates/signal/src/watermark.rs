@@ -155,7 +155,8 @@ impl Watermarks {
     }
 
     /// Whether `partition` is idle.
-    pub fn is_idle(&self, partition: PartitionId) -> bool {
+    #[cfg(test)]
+    fn is_idle(&self, partition: PartitionId) -> bool {
         self.partitions.get(&partition).is_some_and(|p| p.idle)
     }
 
