@@ -8,6 +8,7 @@ mod browser;
 mod daemon;
 mod demo;
 mod deploy;
+mod hostile;
 mod observability;
 mod partitions;
 mod replay;

@@ -32,6 +32,25 @@ fn replay_with(config: &Path, input: &Path) -> std::process::Output {
     run(&["replay", "--config", &config, &input], b"")
 }
 
+/// `onrust replay` of `input` with the scenarios' configuration, rejected lines
+/// to `dead`; it must succeed.
+fn replay_with_dead_letters(input: &Path, dead: &Path) -> std::process::Output {
+    let config = scenarios().join("onrust.toml");
+    let output = run(
+        &[
+            "replay",
+            "--config",
+            &config.display().to_string(),
+            "--dead-letters",
+            &dead.display().to_string(),
+            &input.display().to_string(),
+        ],
+        b"",
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    output
+}
+
 fn replay(scenario: &str) -> std::process::Output {
     let output = replay_command(scenario)
         .output()
@@ -155,19 +174,7 @@ fn rejected_lines_go_to_the_dead_letter_file_with_their_reason() {
     )
     .expect("write input");
     let dead = dir.path().join("dead.jsonl");
-    let config = scenarios().join("onrust.toml");
-    let output = run(
-        &[
-            "replay",
-            "--config",
-            &config.display().to_string(),
-            "--dead-letters",
-            &dead.display().to_string(),
-            &input.display().to_string(),
-        ],
-        b"",
-    );
-    assert!(output.status.success(), "{}", stderr(&output));
+    let output = replay_with_dead_letters(&input, &dead);
     let letters: Vec<serde_json::Value> = std::fs::read_to_string(&dead)
         .expect("dead letters written")
         .lines()
@@ -191,6 +198,67 @@ fn rejected_lines_go_to_the_dead_letter_file_with_their_reason() {
 }
 
 #[test]
+fn posts_dated_in_the_future_are_rejected_and_the_alerts_stay_those_of_the_clean_file() {
+    let dir = TempDir::new("replay-future");
+    let clean = std::fs::read_to_string(scenarios().join("incident_town.jsonl")).expect("scenario");
+    let lines: Vec<&str> = clean.lines().collect();
+    // 2099 as the very first line, a year typed wrong mid-stream, and a run of
+    // three forward-dated posts in a row (accomplices do not carry each other).
+    let year_2099 = 4_070_908_800_000_i64;
+    let future = |n: usize, at: i64| {
+        format!(
+            r#"{{"id":"future-{n}","text":"rellen bij het station, iedereen komen!","area":"GM0014","created_at":{at}}}"#
+        )
+    };
+    let mut hostile = vec![future(0, year_2099)];
+    let mut injected = 1;
+    for (index, line) in lines.iter().enumerate() {
+        hostile.push((*line).to_string());
+        if index % 997 == 500 {
+            let at: i64 = serde_json::from_str::<serde_json::Value>(line).expect("JSON")
+                ["created_at"]
+                .as_i64()
+                .expect("epoch ms");
+            for k in 0..3 {
+                hostile.push(future(injected, at + 365 * 24 * 3_600_000 + k));
+                injected += 1;
+            }
+        }
+    }
+    let input = dir.path().join("posts.jsonl");
+    std::fs::write(&input, hostile.join("\n") + "\n").expect("write input");
+    let dead = dir.path().join("dead.jsonl");
+    let output = replay_with_dead_letters(&input, &dead);
+    let golden =
+        std::fs::read(scenarios().join("incident_town.expected.jsonl")).expect("golden file");
+    assert!(
+        output.stdout == golden,
+        "the future-dated posts changed the alerts:\n{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let letters = std::fs::read_to_string(&dead).expect("dead letters written");
+    let reasons: Vec<String> = letters
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).expect("JSON")["reason"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(reasons.len(), injected, "{letters}");
+    assert!(
+        reasons.iter().all(|r| r == "future_created_at"),
+        "{reasons:?}"
+    );
+    assert!(
+        stderr(&output).contains(&format!("{injected} rejected")),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
 fn a_bad_configuration_key_is_named_with_exit_code_2() {
     let dir = TempDir::new("replay-bad-config");
     let config = dir.path().join("onrust.toml");
@@ -206,6 +274,10 @@ fn a_bad_configuration_key_is_named_with_exit_code_2() {
             "signal.tension_threshold",
         ),
         ("[[webhooks]]\nurl = \"ftp://x\"\n", "webhooks[0].url"),
+        (
+            "[signal]\nmax_future_minutes = 0\n",
+            "signal.max_future_minutes",
+        ),
         ("[areas]\nfile = \"missing.geojson\"\n", "areas.file"),
     ] {
         std::fs::write(&config, toml).expect("write config");

@@ -146,6 +146,8 @@ fn producer(broker: &str, batch_messages: u32) -> ThreadedProducer<DefaultProduc
         // A retried batch must not overtake the next: keep the order as given.
         .set("max.in.flight.requests.per.connection", "1")
         .set("linger.ms", "5")
+        // Hostile-input tests send messages over the 1 MB default.
+        .set("message.max.bytes", "4000000")
         .create()
         .expect("producer")
 }

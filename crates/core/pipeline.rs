@@ -7,8 +7,9 @@ use onrust_model::{Scorer, Sentiment};
 use onrust_signal::areas::Located;
 use onrust_signal::engine::{AlertEvent, Engine, EngineConfig, ScoredPost};
 use onrust_signal::inputs::{Inputs, SavedInputs};
+use onrust_signal::post::is_future;
 use onrust_signal::watermark::{Alignment, PartitionId, Watermarks};
-use onrust_signal::{decode, Areas, Limits, Pseudonymiser, Rejection};
+use onrust_signal::{decode, Areas, Limits, Post, Pseudonymiser, Rejection};
 use onrust_text::Lang;
 
 use crate::settings::Settings;
@@ -166,9 +167,10 @@ impl Pipeline {
     }
 
     /// Decodes, scores, locates and aggregates one message of input `partition`
-    /// (a file is partition 0). A post without `created_at` takes
-    /// `message_time_ms`, else `arrival_ms` (wall clock in the daemon, which also
-    /// tells idle partitions). Alert events of the minutes it closes are appended to
+    /// as the daemon reads it, at `arrival_ms` (wall clock, which also tells idle
+    /// partitions). A post without `created_at` takes `message_time_ms`, else
+    /// `arrival_ms`; a post dated more than `signal.max_future_minutes` after
+    /// either is rejected. Alert events of the minutes it closes are appended to
     /// `events`.
     pub fn process(
         &mut self,
@@ -178,15 +180,68 @@ impl Pipeline {
         arrival_ms: i64,
         events: &mut Vec<AlertEvent>,
     ) -> Result<Accepted, Rejection> {
-        let post = match decode(message, &self.limits, message_time_ms, arrival_ms) {
-            Ok(post) => post,
+        let decoded = self
+            .decode(message, message_time_ms, arrival_ms)
+            .and_then(|post| {
+                if is_future(
+                    post.event_time_ms,
+                    message_time_ms,
+                    arrival_ms,
+                    self.limits.max_future_ms,
+                ) {
+                    Err(Rejection::FutureCreatedAt)
+                } else {
+                    Ok(post)
+                }
+            });
+        match decoded {
+            Ok(post) => Ok(self.accept(partition, &post, arrival_ms, events)),
             Err(rejection) => {
                 self.inputs.heard(partition, arrival_ms);
-                return Err(rejection);
+                Err(rejection)
             }
-        };
+        }
+    }
+
+    /// Decodes one message under the input limits; a post without `created_at`
+    /// takes `message_time_ms`, else `fallback_ms`.
+    pub fn decode(
+        &self,
+        message: &[u8],
+        message_time_ms: Option<i64>,
+        fallback_ms: i64,
+    ) -> Result<Post, Rejection> {
+        decode(message, &self.limits, message_time_ms, fallback_ms)
+    }
+
+    /// Whether a post of a file, dated `event_time_ms`, lies in the future of the
+    /// posts after it (their event times, `following`) or, at the end, of the
+    /// newest post before it, beyond `signal.max_future_minutes`.
+    pub fn is_ahead_of_file(
+        &self,
+        event_time_ms: i64,
+        following: &[i64],
+        newest_ms: Option<i64>,
+    ) -> bool {
+        onrust_signal::post::is_ahead_of_file(
+            event_time_ms,
+            following,
+            newest_ms,
+            self.limits.max_future_ms,
+        )
+    }
+
+    /// Scores, locates and aggregates a decoded post of input `partition`, read at
+    /// `arrival_ms`; alert events of the minutes it closes go to `events`.
+    pub fn accept(
+        &mut self,
+        partition: PartitionId,
+        post: &Post,
+        arrival_ms: i64,
+        events: &mut Vec<AlertEvent>,
+    ) -> Accepted {
         let score = self.scorer.score(&post.text, post.lang);
-        let (area, located) = self.areas.locate(&post);
+        let (area, located) = self.areas.locate(post);
         let scored = ScoredPost {
             id: &post.id,
             text: &post.text,
@@ -203,11 +258,11 @@ impl Pipeline {
         };
         self.inputs
             .add(&mut self.engine, partition, &scored, arrival_ms, events);
-        Ok(Accepted {
+        Accepted {
             lang: score.lang,
             located,
             event_time_ms: post.event_time_ms,
-        })
+        }
     }
 
     /// Closes every minute up to the newest post (end of a replay).

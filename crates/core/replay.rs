@@ -1,5 +1,6 @@
 //! `onrust replay`: the pipeline of `run`, driven by a file in event time.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Write};
 use std::path::PathBuf;
@@ -7,6 +8,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 use onrust_signal::engine::AlertEvent;
+use onrust_signal::{Post, Rejection, TimeSource};
 use serde::Serialize;
 
 use crate::lines::Lines;
@@ -42,58 +44,143 @@ struct DeadLetter<'a> {
     message: &'a str,
 }
 
+/// Posts read ahead of the one being judged: its event time is checked against
+/// theirs (a file has no clock but its own posts).
+const LOOKAHEAD: usize = 16;
+
+/// A line read and decoded, waiting for the posts after it.
+struct Pending {
+    line: u64,
+    bytes: Vec<u8>,
+    decoded: Result<Post, Rejection>,
+}
+
 /// `onrust replay`: the pipeline over a file, alert events to standard output.
 pub fn run(args: &ReplayArgs) -> Result<()> {
     let settings = Settings::load(&args.config)?;
     let mut pipeline = Pipeline::new(&settings, settings.pseudonymiser_or_random()?)?;
     let input = File::open(&args.input)
         .map_err(|e| UsageError(format!("{}: {e}", args.input.display())))?;
-    let mut dead: Box<dyn Write> = match &args.dead_letters {
+    let dead: Box<dyn Write> = match &args.dead_letters {
         Some(path) => Box::new(BufWriter::new(
             File::create(path).with_context(|| format!("creating {}", path.display()))?,
         )),
         None => Box::new(io::stderr().lock()),
     };
-    let mut out = BufWriter::new(io::stdout().lock());
-    let mut events: Vec<AlertEvent> = Vec::new();
+    let mut replay = Replay {
+        pipeline: &mut pipeline,
+        out: BufWriter::new(io::stdout().lock()),
+        dead,
+        events: Vec::new(),
+        newest_ms: None,
+        last_time_ms: 0,
+        rejected: 0,
+    };
     let mut lines = Lines::new(BufReader::new(input));
-    let (mut number, mut rejected) = (0u64, 0u64);
-    // A post without `created_at` takes the time of the post before it: replay has
-    // no arrival clock, and this keeps the output deterministic.
-    let mut last_time_ms = 0i64;
+    let mut pending: VecDeque<Pending> = VecDeque::with_capacity(LOOKAHEAD + 1);
+    let mut number = 0u64;
     while let Some((line_number, line)) = lines.next_line().context("reading input")? {
         number = line_number;
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match pipeline.process(0, line, None, last_time_ms, &mut events) {
-            Ok(accepted) => last_time_ms = accepted.event_time_ms,
-            Err(reason) => {
-                rejected += 1;
-                let message = String::from_utf8_lossy(line);
-                serde_json::to_writer(
-                    &mut dead,
-                    &DeadLetter {
-                        line: number,
-                        reason: reason.as_str(),
-                        message: &message,
-                    },
-                )?;
-                dead.write_all(b"\n")?;
-            }
+        pending.push_back(Pending {
+            line: line_number,
+            bytes: line.to_vec(),
+            decoded: replay.pipeline.decode(line, None, 0),
+        });
+        if pending.len() > LOOKAHEAD {
+            replay.settle(&mut pending)?;
         }
-        write_events(&mut out, &mut events)?;
     }
-    pipeline.finish(&mut events);
-    write_events(&mut out, &mut events)?;
-    out.flush()?;
-    dead.flush()?;
+    while !pending.is_empty() {
+        replay.settle(&mut pending)?;
+    }
+    replay.pipeline.finish(&mut replay.events);
+    replay.write_events()?;
+    replay.out.flush()?;
+    replay.dead.flush()?;
+    let rejected = replay.rejected;
     let counters = pipeline.engine().counters();
     eprintln!(
         "replayed {number} lines: {} posts in areas, {} unresolved, {} late, {rejected} rejected",
         counters.aggregated, counters.unresolved, counters.late
     );
     Ok(())
+}
+
+/// A replay under way: the pipeline and where its output goes.
+struct Replay<'a> {
+    pipeline: &'a mut Pipeline,
+    out: BufWriter<io::StdoutLock<'static>>,
+    dead: Box<dyn Write>,
+    events: Vec<AlertEvent>,
+    /// The event time of the newest post accepted.
+    newest_ms: Option<i64>,
+    /// The event time of the post accepted last: a post without `created_at`
+    /// takes it (replay has no arrival clock, and this keeps the output
+    /// deterministic).
+    last_time_ms: i64,
+    rejected: u64,
+}
+
+impl Replay<'_> {
+    /// Judges the first pending line against the posts after it, then feeds it to
+    /// the pipeline or to the dead letters.
+    fn settle(&mut self, pending: &mut VecDeque<Pending>) -> Result<()> {
+        let Some(first) = pending.pop_front() else {
+            return Ok(());
+        };
+        let following: Vec<i64> = pending
+            .iter()
+            .filter_map(|p| p.decoded.as_ref().ok())
+            .filter(|post| post.time_source == TimeSource::CreatedAt)
+            .map(|post| post.event_time_ms)
+            .collect();
+        let judged = first.decoded.and_then(|mut post| {
+            if post.time_source != TimeSource::CreatedAt {
+                post.event_time_ms = self.last_time_ms;
+                Ok(post)
+            } else if self
+                .pipeline
+                .is_ahead_of_file(post.event_time_ms, &following, self.newest_ms)
+            {
+                Err(Rejection::FutureCreatedAt)
+            } else {
+                Ok(post)
+            }
+        });
+        match judged {
+            Ok(post) => {
+                let accepted = self
+                    .pipeline
+                    .accept(0, &post, self.last_time_ms, &mut self.events);
+                self.last_time_ms = accepted.event_time_ms;
+                self.newest_ms = Some(self.newest_ms.map_or(accepted.event_time_ms, |newest| {
+                    newest.max(accepted.event_time_ms)
+                }));
+                self.write_events()
+            }
+            Err(reason) => {
+                self.rejected += 1;
+                let message = String::from_utf8_lossy(&first.bytes);
+                serde_json::to_writer(
+                    &mut self.dead,
+                    &DeadLetter {
+                        line: first.line,
+                        reason: reason.as_str(),
+                        message: &message,
+                    },
+                )?;
+                self.dead.write_all(b"\n")?;
+                Ok(())
+            }
+        }
+    }
+
+    fn write_events(&mut self) -> Result<()> {
+        write_events(&mut self.out, &mut self.events)
+    }
 }
 
 fn write_events(out: &mut impl Write, events: &mut Vec<AlertEvent>) -> Result<()> {

@@ -299,6 +299,9 @@ pub struct SignalSettings {
     pub evidence_posts: usize,
     /// Most areas with state; the longest-quiet ones without an alert are forgotten.
     pub max_areas: usize,
+    /// How far after the moment it was sent or read a post may be dated, in
+    /// minutes; later ones are rejected as `future_created_at`.
+    pub max_future_minutes: u32,
 }
 
 impl Default for SignalSettings {
@@ -312,6 +315,7 @@ impl Default for SignalSettings {
             national_min_areas: engine.national_min_areas,
             evidence_posts: engine.evidence_posts,
             max_areas: engine.max_areas,
+            max_future_minutes: (Limits::default().max_future_ms / 60_000) as u32,
         }
     }
 }
@@ -406,6 +410,12 @@ impl Settings {
             if alertmanager.timeout_ms == 0 {
                 return Err("alertmanager.timeout_ms: must be positive".into());
             }
+        }
+        if !(1..=7 * 24 * 60).contains(&signal.max_future_minutes) {
+            return Err(format!(
+                "signal.max_future_minutes: {} is not between 1 and 10080 (a week)",
+                signal.max_future_minutes
+            ));
         }
         if self.kafka.idle_partition_seconds == 0 {
             return Err("kafka.idle_partition_seconds: must be at least 1".into());
@@ -541,6 +551,7 @@ impl Settings {
         Limits {
             max_message_bytes: self.input.max_message_bytes,
             max_text_bytes: self.input.max_text_bytes,
+            max_future_ms: i64::from(self.signal.max_future_minutes) * 60_000,
         }
     }
 }

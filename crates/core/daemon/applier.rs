@@ -2,8 +2,9 @@
 //! firehose) hands messages to one driver loop ([`drive`]), which applies them to
 //! the pipeline with their position, counts metrics, keeps the partitions'
 //! watermarks and their alignment, and owns the checkpoint cadence: every
-//! interval, dead letters flushed, one checkpoint written, then the source commits
-//! its positions and the live view publishes.
+//! interval, one checkpoint written (with the dead letters of the messages it
+//! moves past), then the source commits its positions and the live view
+//! publishes.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -13,8 +14,9 @@ use onrust_signal::engine::AlertEvent;
 use onrust_signal::watermark::{Alignment, PartitionId};
 use onrust_signal::Rejection;
 
+use super::dead_letters::{self, DeadLetter};
 use super::live::{Live, HISTORY_STEP_MINUTES};
-use super::store::{delivery_key, Offsets, Store};
+use super::store::{delivery_key, CheckpointWrite, Offsets, Store};
 use crate::pipeline::Pipeline;
 use crate::settings::Settings;
 
@@ -56,17 +58,12 @@ pub enum Applied {
 /// Where messages come from. The driver polls, applies, aligns and checkpoints;
 /// a source only moves bytes and positions.
 pub trait Source {
-    /// Waits up to `timeout` for messages and hands each to `apply`; a message
-    /// `apply` rejects is the source's to dead-letter.
+    /// Waits up to `timeout` for messages and hands each to `apply`.
     fn poll(
         &mut self,
         timeout: Duration,
         apply: &mut dyn FnMut(Incoming<'_>) -> Applied,
     ) -> Result<()>;
-
-    /// Makes sure every dead letter since the last checkpoint is written: called
-    /// before a checkpoint moves past them.
-    fn flush_dead_letters(&mut self, applier: &Applier) -> Result<()>;
 
     /// Makes the positions of the checkpoint just written durable at the source;
     /// `wrote`: that checkpoint held something new, `last`: the final one.
@@ -82,6 +79,12 @@ pub struct Applier {
     pipeline: Pipeline,
     offsets: Offsets,
     raised: Vec<AlertEvent>,
+    /// Dead letters of the messages rejected since the last checkpoint.
+    dead_letters: Vec<DeadLetter>,
+    /// Dead letters waiting in the store at the last checkpoint.
+    dead_letters_stored: u64,
+    /// The largest message a post may be (`input.max_message_bytes`).
+    max_message_bytes: usize,
     dirty: bool,
     /// The five-minute step of event time last written to the areas' history.
     history_step: Option<i64>,
@@ -116,10 +119,14 @@ impl Applier {
             eprintln!("onrust: restored the checkpoint of {}", describe(&offsets));
         }
         live.published(&pipeline, &[]);
+        let dead_letters_stored = store.dead_letter_count()?;
         Ok(Applier {
             pipeline,
             offsets,
             raised: Vec::new(),
+            dead_letters: Vec::new(),
+            dead_letters_stored,
+            max_message_bytes: settings.input.max_message_bytes,
             dirty: false,
             history_step: None,
             expired_at_ms: 0,
@@ -186,11 +193,6 @@ impl Applier {
         };
         set_offset(&mut self.offsets, at, next);
         self.dirty = true;
-    }
-
-    /// Whether anything was applied since the last checkpoint.
-    pub fn dirty(&self) -> bool {
-        self.dirty
     }
 
     /// Applies one message.
@@ -260,9 +262,28 @@ impl Applier {
             }
             Err(reason) => {
                 metrics.rejected.with_label_values(&[reason.as_str()]).inc();
+                self.dead_letter(at, incoming.payload, reason);
                 Applied::Rejected(reason)
             }
         }
+    }
+
+    /// Keeps the dead letter of a rejected message for the next checkpoint: whole
+    /// while few wait, as a record of its position once many do, not at all (but
+    /// counted) beyond the most the store keeps.
+    fn dead_letter(&mut self, at: Position<'_>, payload: &[u8], reason: Rejection) {
+        let waiting = self.dead_letters_stored + self.dead_letters.len() as u64;
+        if waiting >= dead_letters::MOST_KEPT {
+            self.live.metrics.dead_letters_dropped.inc();
+            return;
+        }
+        self.dead_letters.push(DeadLetter::new(
+            (at.topic, at.partition, at.offset),
+            payload,
+            reason.as_str(),
+            self.max_message_bytes,
+            waiting < dead_letters::WHOLE_KEPT,
+        ));
     }
 
     /// Lets the live view time the alert events raised since `before` from `arrived`.
@@ -314,14 +335,23 @@ impl Applier {
         if !self.dirty {
             return Ok(false);
         }
-        self.store.commit(
-            &self.pipeline.engine().save(),
-            &self.offsets,
-            &self.pipeline.saved_inputs(),
-            &self.raised,
-            &self.receivers,
-            now_ms,
-        )?;
+        let engine = self.pipeline.engine().save();
+        let inputs = self.pipeline.saved_inputs();
+        let checkpoint = CheckpointWrite {
+            engine: &engine,
+            offsets: &self.offsets,
+            inputs: &inputs,
+            events: &self.raised,
+            receivers: &self.receivers,
+            dead_letters: &self.dead_letters,
+        };
+        self.store.commit(&checkpoint, now_ms)?;
+        self.dead_letters.clear();
+        self.dead_letters_stored = self.store.dead_letter_count()?;
+        self.live
+            .metrics
+            .dead_letters_waiting
+            .set(self.dead_letters_stored as i64);
         // A crash here leaves a checkpoint ahead of the committed offsets: the
         // restart must skip what the checkpoint counted. Tests crash it on purpose.
         fail::fail_point!("checkpoint-before-commit", |_| std::process::abort());
@@ -399,12 +429,9 @@ pub fn drive(source: &mut dyn Source, applier: &Mutex<Applier>, interval: Durati
     Ok(())
 }
 
-/// Dead letters flushed, a checkpoint written, the source's positions committed.
+/// A checkpoint written (dead letters with it), the source's positions committed.
 fn checkpoint(source: &mut dyn Source, applier: &Mutex<Applier>, last: bool) -> Result<()> {
     let mut applier = lock(applier);
-    if applier.dirty() {
-        source.flush_dead_letters(&applier)?;
-    }
     let wrote = applier.checkpoint()?;
     source.commit(&applier, wrote, last)
 }

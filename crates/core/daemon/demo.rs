@@ -407,11 +407,6 @@ impl Source for Firehose {
         }
     }
 
-    fn flush_dead_letters(&mut self, _: &Applier) -> Result<()> {
-        // The firehose's posts are all valid: a rejection would only be counted.
-        Ok(())
-    }
-
     fn commit(&mut self, _: &Applier, _: bool, _: bool) -> Result<()> {
         // Nothing to commit: the demo starts afresh every time.
         Ok(())

@@ -16,27 +16,25 @@
 //! skipped.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{Context as _, Result};
 use onrust_signal::watermark::{Alignment, PartitionId};
 use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
-use rdkafka::message::{Header, Message, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::message::Message;
 use rdkafka::statistics::Statistics;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::applier::{self, Applied, Applier, Incoming, Position, SharedApplier, Source};
+use super::dead_letters;
 use super::live::Live;
+use super::store::Store;
 use crate::settings::{KafkaSettings, OffsetReset};
-
-/// The header that carries a dead letter's rejection reason.
-pub const REASON_HEADER: &str = "onrust-reject-reason";
 
 /// How long an assignment waits for the group's committed offsets.
 const COMMITTED_TIMEOUT: Duration = Duration::from_secs(5);
@@ -44,92 +42,12 @@ const COMMITTED_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a look at a partition's low and high offsets may take.
 const WATERMARKS_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How long a checkpoint waits for the dead-letter topic to acknowledge.
-const DEAD_LETTER_FLUSH: Duration = Duration::from_secs(10);
-
-/// The dead-letter producer and what it sent since the last checkpoint.
-pub struct DeadLetters {
-    /// Dead letters sent since the last checkpoint (payload, reason), resent if the
-    /// topic did not acknowledge them.
-    sent: Vec<(Vec<u8>, &'static str)>,
-    producer: ThreadedProducer<DeadLetterContext>,
-    topic: String,
-}
-
-/// Counts dead letters the broker refused.
-pub struct DeadLetterContext {
-    failures: AtomicU64,
-}
-
-impl ClientContext for DeadLetterContext {}
-
-impl ProducerContext for DeadLetterContext {
-    type DeliveryOpaque = ();
-
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        if let Err((error, _)) = result {
-            eprintln!("onrust: dead letter not written: {error}");
-            self.failures.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-}
-
-impl DeadLetters {
-    /// A producer for `kafka.dead_letter_topic`.
-    pub fn new(kafka: &KafkaSettings) -> Result<DeadLetters> {
-        Ok(DeadLetters {
-            sent: Vec::new(),
-            producer: dead_letter_producer(kafka)?,
-            topic: kafka.dead_letter_topic.clone(),
-        })
-    }
-
-    fn send(&mut self, payload: Vec<u8>, reason: &'static str) {
-        let record = BaseRecord::<(), [u8]>::to(&self.topic)
-            .payload(&payload)
-            .headers(OwnedHeaders::new().insert(Header {
-                key: REASON_HEADER,
-                value: Some(reason),
-            }));
-        if let Err((error, _)) = self.producer.send(record) {
-            // The queue is full or the topic unknown: the checkpoint resends it.
-            eprintln!("onrust: dead letter queued for retry: {error}");
-            self.producer
-                .context()
-                .failures
-                .fetch_add(1, Ordering::Relaxed);
-        }
-        self.sent.push((payload, reason));
-    }
-
-    /// Makes sure every dead letter since the last checkpoint is on the broker.
-    fn flush(&mut self, live: &Live) -> Result<()> {
-        for _ in 0..2 {
-            self.producer.flush(DEAD_LETTER_FLUSH)?;
-            if self.producer.context().failures.swap(0, Ordering::Relaxed) == 0 {
-                live.metrics.dead_letters.inc_by(self.sent.len() as u64);
-                self.sent.clear();
-                return Ok(());
-            }
-            for (payload, reason) in std::mem::take(&mut self.sent) {
-                self.send(payload, reason);
-            }
-        }
-        bail!(
-            "the dead-letter topic {:?} did not take {} messages",
-            self.topic,
-            self.sent.len()
-        )
-    }
-}
-
 /// The consumer's context: checkpoints and commits before partitions are taken
 /// away, hands assigned partitions to the applier (and looks for offset resets
 /// there), exports the consumer lag from librdkafka's statistics, and tells
 /// readiness whether any broker is reachable.
 pub struct GroupContext {
     applier: SharedApplier,
-    dead_letters: Mutex<DeadLetters>,
     live: Arc<Live>,
     /// Where a partition goes on after an offset reset.
     on_offset_reset: OffsetReset,
@@ -204,7 +122,7 @@ impl GroupContext {
         }
     }
 
-    /// Dead letters flushed, a checkpoint written, its offsets committed.
+    /// A checkpoint written, its offsets committed.
     ///
     /// `always_commit`: commit even when nothing changed since the last checkpoint
     /// (before a rebalance or at shutdown, in case an earlier asynchronous commit was
@@ -219,18 +137,8 @@ impl GroupContext {
         mode: CommitMode,
         always_commit: bool,
     ) -> Result<()> {
-        if applier.dirty() {
-            self.flush_dead_letters()?;
-        }
         let wrote = applier.checkpoint()?;
         self.commit(consumer, applier, wrote, mode, always_commit)
-    }
-
-    fn flush_dead_letters(&self) -> Result<()> {
-        self.dead_letters
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .flush(&self.live)
     }
 
     /// Commits the applied offsets when a checkpoint was written, when asked to
@@ -388,11 +296,10 @@ impl Source for KafkaSource {
             return Ok(());
         };
         let arrived = Instant::now();
-        let context = self.consumer.context();
         let message = match result {
             Ok(message) => message,
             Err(error) => {
-                context.log_error(error.to_string());
+                self.consumer.context().log_error(error.to_string());
                 return Ok(());
             }
         };
@@ -409,25 +316,10 @@ impl Source for KafkaSource {
             message_time_ms: message.timestamp().to_millis(),
             arrived,
         });
-        match applied {
-            Applied::Skipped => {}
-            Applied::Accepted => {
-                self.skip_checked.remove(&position.partition);
-            }
-            Applied::Rejected(reason) => {
-                self.skip_checked.remove(&position.partition);
-                context
-                    .dead_letters
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .send(payload.to_vec(), reason.as_str());
-            }
+        if applied != Applied::Skipped {
+            self.skip_checked.remove(&position.partition);
         }
         Ok(())
-    }
-
-    fn flush_dead_letters(&mut self, _: &Applier) -> Result<()> {
-        self.consumer.context().flush_dead_letters()
     }
 
     fn commit(&mut self, applier: &Applier, wrote: bool, last: bool) -> Result<()> {
@@ -499,41 +391,43 @@ fn commit_offsets(consumer: &GroupConsumer, applier: &Applier, mode: CommitMode)
     Ok(())
 }
 
-fn dead_letter_producer(kafka: &KafkaSettings) -> Result<ThreadedProducer<DeadLetterContext>> {
-    let mut config = ClientConfig::new();
-    config.set("bootstrap.servers", &kafka.brokers);
-    config.set("enable.idempotence", "false");
-    for (key, value) in &kafka.options {
-        // Consumer-only settings would make the producer refuse to start.
-        if !is_consumer_only(key) {
-            config.set(key, value);
-        }
-    }
-    config
-        .create_with_context(DeadLetterContext {
-            failures: AtomicU64::new(0),
-        })
-        .context("creating the dead-letter producer")
-}
-
-fn is_consumer_only(key: &str) -> bool {
-    key.starts_with("session.")
-        || key.starts_with("heartbeat.")
-        || key.starts_with("max.poll.")
-        || key.starts_with("auto.offset.")
-        || key.starts_with("fetch.")
-        || key.starts_with("group.")
-        || key.starts_with("partition.assignment")
-        || key == "isolation.level"
-}
-
 /// Runs the consumer until `live` says stop: waits for the broker and the topics,
-/// joins the group, and lets the driver apply, align and checkpoint.
+/// joins the group, and lets the driver apply, align and checkpoint. The dead
+/// letters the checkpoints write to `store` are forwarded by a thread of their own,
+/// so that a dead-letter topic that refuses never holds up a checkpoint.
 pub fn run(
     applier: Applier,
+    store: Arc<Store>,
     kafka: &KafkaSettings,
     interval: Duration,
     live: Arc<Live>,
+) -> Result<()> {
+    let ingest_done = Arc::new(AtomicBool::new(false));
+    let forwarder = {
+        let (kafka, live, done) = (kafka.clone(), Arc::clone(&live), Arc::clone(&ingest_done));
+        std::thread::Builder::new()
+            .name("dead-letters".into())
+            .spawn(move || dead_letters::forward(store, kafka, live, done))
+            .context("starting the dead-letter forwarder")?
+    };
+    let consumed = consume(applier, kafka, interval, &live);
+    // A failed consumer stops the daemon: the forwarder too, after one last round.
+    live.stop();
+    ingest_done.store(true, Ordering::Release);
+    match forwarder.join() {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => eprintln!("onrust: the dead-letter forwarder failed: {error:#}"),
+        Err(_) => eprintln!("onrust: the dead-letter forwarder panicked"),
+    }
+    consumed
+}
+
+/// The consumer-group member's life: topics awaited, group joined, the driver run.
+fn consume(
+    applier: Applier,
+    kafka: &KafkaSettings,
+    interval: Duration,
+    live: &Arc<Live>,
 ) -> Result<()> {
     let applier: SharedApplier = Arc::new(Mutex::new(applier));
     let mut config = ClientConfig::new();
@@ -554,14 +448,13 @@ pub fn run(
     let consumer: GroupConsumer = config
         .create_with_context(GroupContext {
             applier: Arc::clone(&applier),
-            dead_letters: Mutex::new(DeadLetters::new(kafka)?),
-            live: Arc::clone(&live),
+            live: Arc::clone(live),
             on_offset_reset: kafka.on_offset_reset,
             commit_behind: AtomicBool::new(false),
             errors_logged: Mutex::new(HashMap::new()),
         })
         .context("creating the Kafka consumer")?;
-    if !wait_for_topics(&consumer, kafka, &live) {
+    if !wait_for_topics(&consumer, kafka, live) {
         return Ok(());
     }
     consumer

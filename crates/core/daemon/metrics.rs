@@ -71,6 +71,15 @@ pub struct Metrics {
     pub consumer_lag: IntGauge,
     /// `onrust_dead_letters_total`: messages written to the dead-letter topic.
     pub dead_letters: IntCounter,
+    /// `onrust_dead_letters_waiting`: dead letters in the store, not yet
+    /// acknowledged by the dead-letter topic.
+    pub dead_letters_waiting: IntGauge,
+    /// `onrust_dead_letter_failures_total`: rounds in which the dead-letter topic
+    /// refused or did not answer (retried).
+    pub dead_letter_failures: IntCounter,
+    /// `onrust_dead_letters_dropped_total`: dead letters not kept because the
+    /// most allowed already waited (each still counted as rejected).
+    pub dead_letters_dropped: IntCounter,
     /// `onrust_checkpoints_total`.
     pub checkpoints: IntCounter,
     /// `onrust_processing_seconds`: from a post's arrival to its effect on the
@@ -252,6 +261,18 @@ impl Metrics {
             dead_letters: counter(
                 "onrust_dead_letters_total",
                 "Rejected messages written to the dead-letter topic",
+            )?,
+            dead_letters_waiting: gauge(
+                "onrust_dead_letters_waiting",
+                "Dead letters stored and not yet acknowledged by the dead-letter topic",
+            )?,
+            dead_letter_failures: counter(
+                "onrust_dead_letter_failures_total",
+                "Rounds in which the dead-letter topic refused or did not answer (retried)",
+            )?,
+            dead_letters_dropped: counter(
+                "onrust_dead_letters_dropped_total",
+                "Dead letters not kept because too many already waited",
             )?,
             checkpoints: counter("onrust_checkpoints_total", "Checkpoints written")?,
             processing,

@@ -4,6 +4,7 @@
 //! checkpoint and commit, let deliveries in flight finish, exit 0.
 
 mod applier;
+mod dead_letters;
 mod delivery;
 mod demo;
 mod http;
@@ -108,7 +109,8 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let kafka = settings.kafka.clone();
     let interval = Duration::from_millis(settings.state.checkpoint_interval_ms);
     let ingest_live = Arc::clone(&live);
-    let source = move || ingest::run(applier, &kafka, interval, ingest_live);
+    let ingest_store = Arc::clone(&store);
+    let source = move || ingest::run(applier, ingest_store, &kafka, interval, ingest_live);
     runtime()?.block_on(serve(
         &settings.http.listen,
         settings.http.protect_reads,
@@ -160,7 +162,10 @@ pub fn demo(args: &DemoArgs) -> Result<()> {
             UsageError(format!("--speed {}: must be a positive number", args.speed)).into(),
         );
     }
-    let settings = Settings::default();
+    let mut settings = Settings::default();
+    // The demo's event time runs `speed` times the wall clock, into the future on
+    // purpose: posts are dated up to a week ahead of it.
+    settings.signal.max_future_minutes = 7 * 24 * 60;
     let geometry = demo::areas_geojson(args.seed);
     let pipeline = Pipeline::with_areas(
         &settings,

@@ -10,6 +10,8 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use onrust_signal::engine::{AlertEvent, AlertStatus};
 use onrust_signal::inputs::SavedInputs;
+
+use super::dead_letters::DeadLetter;
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +22,8 @@ const OUTBOX: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("outbox"
 const FAILED: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("failed");
 /// Alert id → [`AlertRecord`] as JSON.
 const ALERTS: TableDefinition<&str, &[u8]> = TableDefinition::new("alerts");
+/// Sequence number → [`DeadLetter`] (its own encoding), waiting for the topic.
+const DEAD_LETTERS: TableDefinition<u64, &[u8]> = TableDefinition::new("dead_letters");
 
 /// A key of the outbox and failed tables: (receiver id, sequence number).
 type OutboxKey = (u32, u64);
@@ -109,6 +113,23 @@ pub struct Checkpoint {
     pub inputs: SavedInputs,
 }
 
+/// What a checkpoint writes.
+#[derive(Clone, Copy)]
+pub struct CheckpointWrite<'a> {
+    /// The engine's saved state.
+    pub engine: &'a [u8],
+    /// The offsets it covers.
+    pub offsets: &'a Offsets,
+    /// The inputs' state: watermarks, late counts, held posts.
+    pub inputs: &'a SavedInputs,
+    /// The alert events raised since the last checkpoint.
+    pub events: &'a [AlertEvent],
+    /// The outbox ids of the receivers each event goes to.
+    pub receivers: &'a [u32],
+    /// The dead letters of the messages rejected since the last checkpoint.
+    pub dead_letters: &'a [DeadLetter],
+}
+
 /// The store.
 pub struct Store {
     db: Database,
@@ -131,6 +152,7 @@ impl Store {
         txn.open_table(OUTBOX)?;
         txn.open_table(FAILED)?;
         txn.open_table(ALERTS)?;
+        txn.open_table(DEAD_LETTERS)?;
         txn.commit()?;
         Ok(Store { db })
     }
@@ -240,18 +262,29 @@ impl Store {
     }
 
     /// Writes a checkpoint in one transaction: the engine's state, the offsets it
-    /// covers and the inputs' state (watermarks, held posts), one delivery per receiver (by outbox
-    /// id) for each of `events`, and the alerts' records.
-    pub fn commit(
-        &self,
-        engine: &[u8],
-        offsets: &Offsets,
-        inputs: &SavedInputs,
-        events: &[AlertEvent],
-        receivers: &[u32],
-        now_ms: i64,
-    ) -> Result<()> {
+    /// covers and the inputs' state (watermarks, held posts), one delivery per
+    /// receiver (by outbox id) for each of `events`, the alerts' records, and the
+    /// dead letters of the messages it moves past.
+    pub fn commit(&self, checkpoint: &CheckpointWrite<'_>, now_ms: i64) -> Result<()> {
+        let CheckpointWrite {
+            engine,
+            offsets,
+            inputs,
+            events,
+            receivers,
+            dead_letters,
+        } = *checkpoint;
         let txn = self.db.begin_write()?;
+        {
+            let mut waiting = txn.open_table(DEAD_LETTERS)?;
+            let next = match waiting.last()? {
+                Some((key, _)) => key.value() + 1,
+                None => 0,
+            };
+            for (sequence, letter) in (next..).zip(dead_letters) {
+                waiting.insert(sequence, letter.encode().as_slice())?;
+            }
+        }
         {
             let mut meta = txn.open_table(META)?;
             meta.insert(ENGINE_KEY, engine)?;
@@ -290,6 +323,51 @@ impl Store {
             }
             meta.insert(SEQUENCE_KEY, sequence.to_le_bytes().as_slice())?;
         }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Up to `limit` dead letters waiting, oldest first, with their sequence numbers.
+    pub fn dead_letters(&self, limit: usize) -> Result<Vec<(u64, DeadLetter)>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(DEAD_LETTERS)?;
+        let mut out = Vec::new();
+        for entry in table.iter()?.take(limit) {
+            let (key, value) = entry?;
+            let letter = DeadLetter::decode(value.value())
+                .with_context(|| format!("stored dead letter {} is unreadable", key.value()))?;
+            out.push((key.value(), letter));
+        }
+        Ok(out)
+    }
+
+    /// Dead letters waiting.
+    pub fn dead_letter_count(&self) -> Result<u64> {
+        let txn = self.db.begin_read()?;
+        Ok(txn.open_table(DEAD_LETTERS)?.len()?)
+    }
+
+    /// Removes the dead letters the topic acknowledged.
+    pub fn dead_letters_sent(&self, sequences: &[u64]) -> Result<()> {
+        if sequences.is_empty() {
+            return Ok(());
+        }
+        let txn = self.db.begin_write()?;
+        {
+            let mut table = txn.open_table(DEAD_LETTERS)?;
+            for &sequence in sequences {
+                table.remove(sequence)?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Replaces a waiting dead letter (by one reduced to its record).
+    pub fn replace_dead_letter(&self, sequence: u64, letter: &DeadLetter) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        txn.open_table(DEAD_LETTERS)?
+            .insert(sequence, letter.encode().as_slice())?;
         txn.commit()?;
         Ok(())
     }
@@ -506,16 +584,66 @@ mod tests {
     /// Stores `events` raised at `at_ms` for `receivers`, with no engine state of
     /// note and no offsets.
     fn raise(store: &Store, events: &[AlertEvent], receivers: &[u32], at_ms: i64) {
+        write(store, events, receivers, &[], at_ms);
+    }
+
+    fn write(
+        store: &Store,
+        events: &[AlertEvent],
+        receivers: &[u32],
+        dead_letters: &[DeadLetter],
+        at_ms: i64,
+    ) {
+        let checkpoint = CheckpointWrite {
+            engine: b"engine",
+            offsets: &Offsets::new(),
+            inputs: &SavedInputs::default(),
+            events,
+            receivers,
+            dead_letters,
+        };
+        store.commit(&checkpoint, at_ms).expect("commit");
+    }
+
+    #[test]
+    fn dead_letters_wait_in_order_until_sent_and_survive_a_reopen() {
+        let (store, dir) = open();
+        let letter = |offset: i64, payload: &[u8]| {
+            DeadLetter::new(("posts", 1, offset), payload, "malformed_json", 1024, true)
+        };
+        write(
+            &store,
+            &[],
+            &[],
+            &[letter(5, b"not json"), letter(6, b"\xff")],
+            0,
+        );
+        write(&store, &[], &[], &[letter(9, b"[1]")], 0);
+        drop(store);
+        let store = Store::open(&dir).expect("reopens");
+        let waiting = store.dead_letters(10).expect("waiting");
+        let offsets: Vec<i64> = waiting.iter().map(|(_, l)| l.offset).collect();
+        assert_eq!(offsets, [5, 6, 9]);
+        assert_eq!(waiting[1].1.payload, b"\xff");
         store
-            .commit(
-                b"engine",
-                &Offsets::new(),
-                &SavedInputs::default(),
-                events,
-                receivers,
-                at_ms,
-            )
-            .expect("commit");
+            .dead_letters_sent(&[waiting[0].0, waiting[2].0])
+            .expect("sent");
+        store
+            .replace_dead_letter(waiting[1].0, &waiting[1].1.clone().reduced())
+            .expect("replace");
+        let left = store.dead_letters(10).expect("waiting");
+        assert_eq!(store.dead_letter_count().expect("count"), 1);
+        assert!(left[0].1.truncated && left[0].1.offset == 6);
+        // New letters go after the ones still waiting, never over them.
+        write(&store, &[], &[], &[letter(12, b"{")], 0);
+        let offsets: Vec<i64> = store
+            .dead_letters(10)
+            .expect("waiting")
+            .iter()
+            .map(|(_, l)| l.offset)
+            .collect();
+        assert_eq!(offsets, [6, 12]);
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     fn failed_bodies(store: &Store) -> Vec<AlertEvent> {

@@ -14,6 +14,10 @@ pub struct Limits {
     pub max_message_bytes: usize,
     /// The largest `text`, in bytes (contract default 16 KiB).
     pub max_text_bytes: usize,
+    /// How far a post's event time may lie after the moment it was sent or read,
+    /// in ms (`signal.max_future_minutes`, default 10): clocks drift, but not by
+    /// hours.
+    pub max_future_ms: i64,
 }
 
 impl Default for Limits {
@@ -21,6 +25,7 @@ impl Default for Limits {
         Self {
             max_message_bytes: 64 * 1024,
             max_text_bytes: 16 * 1024,
+            max_future_ms: 10 * 60_000,
         }
     }
 }
@@ -54,11 +59,15 @@ pub enum Rejection {
     BadGeo,
     /// `created_at` neither RFC 3339 nor integer epoch milliseconds.
     BadCreatedAt,
+    /// Dated more than `max_future_ms` after it was sent or read (a wrong clock,
+    /// a year typed wrong, or a hostile message): it would move event time ahead
+    /// and make every honest post late.
+    FutureCreatedAt,
 }
 
 impl Rejection {
     /// Every reason, for metrics that list them all.
-    pub const ALL: [Rejection; 10] = [
+    pub const ALL: [Rejection; 11] = [
         Rejection::MessageTooLarge,
         Rejection::InvalidUtf8,
         Rejection::MalformedJson,
@@ -69,6 +78,7 @@ impl Rejection {
         Rejection::TextTooLarge,
         Rejection::BadGeo,
         Rejection::BadCreatedAt,
+        Rejection::FutureCreatedAt,
     ];
 
     /// The reason's stable name.
@@ -84,6 +94,7 @@ impl Rejection {
             Rejection::TextTooLarge => "text_too_large",
             Rejection::BadGeo => "bad_geo",
             Rejection::BadCreatedAt => "bad_created_at",
+            Rejection::FutureCreatedAt => "future_created_at",
         }
     }
 }
@@ -179,6 +190,44 @@ enum RawTime {
 struct RawGeo {
     lat: f64,
     lon: f64,
+}
+
+/// Whether a post dated `event_time_ms` lies in the future of its message: more
+/// than `max_future_ms` after the message's timestamp (`message_time_ms`, when the
+/// source has one) or after `read_ms`, when it was read (wall clock). No post is
+/// written after it was sent, nor sent after it was read; the allowance covers
+/// clocks that disagree.
+pub fn is_future(
+    event_time_ms: i64,
+    message_time_ms: Option<i64>,
+    read_ms: i64,
+    max_future_ms: i64,
+) -> bool {
+    let sent_or_read = message_time_ms.map_or(read_ms, |sent| sent.min(read_ms));
+    event_time_ms > sent_or_read.saturating_add(max_future_ms)
+}
+
+/// Whether a post of a file dated `event_time_ms` lies in the future of the
+/// posts that follow it (`following`, their event times, in file order): more
+/// than `max_future_ms` after their median. A file has no clock to go by; its
+/// own posts are the clock. A gap in a file (a quiet night) is followed by posts
+/// as late as the one after it and passes; a post dated years ahead of the posts
+/// around it does not. With nothing following (the end of the file), `newest_ms`
+/// (the newest post accepted before it, if any) is the reference.
+pub fn is_ahead_of_file(
+    event_time_ms: i64,
+    following: &[i64],
+    newest_ms: Option<i64>,
+    max_future_ms: i64,
+) -> bool {
+    let reference = if following.is_empty() {
+        newest_ms
+    } else {
+        let mut sorted = following.to_vec();
+        sorted.sort_unstable();
+        Some(sorted[(sorted.len() - 1) / 2])
+    };
+    reference.is_some_and(|reference| event_time_ms > reference.saturating_add(max_future_ms))
 }
 
 /// Decodes one message. `message_time_ms` is the Kafka message timestamp (if any),
@@ -374,6 +423,7 @@ mod tests {
         let limits = Limits {
             max_message_bytes: 100,
             max_text_bytes: 10,
+            ..Limits::default()
         };
         let long_text = format!(r#"{{"id":"1","text":"{}"}}"#, "a".repeat(11));
         assert_eq!(
@@ -407,6 +457,78 @@ mod tests {
             rejected(r#"{"id":"1","text":"x","geo":{"lat":NaN,"lon":0}}"#),
             "malformed_json"
         );
+    }
+
+    #[test]
+    fn a_post_dated_after_it_was_sent_or_read_is_from_the_future() {
+        let minute = 60_000;
+        let read = 1_000 * minute;
+        // Within the allowance of the clock that read it: fine.
+        assert!(!is_future(read + 10 * minute, None, read, 10 * minute));
+        assert!(is_future(read + 10 * minute + 1, None, read, 10 * minute));
+        // The message was sent earlier (a backlog): its timestamp bounds the post.
+        assert!(!is_future(
+            read - 50 * minute,
+            Some(read - 60 * minute),
+            read,
+            10 * minute
+        ));
+        assert!(is_future(
+            read - 30 * minute,
+            Some(read - 60 * minute),
+            read,
+            10 * minute
+        ));
+        // A message timestamp ahead of the reading clock bounds nothing more.
+        assert!(is_future(
+            read + 20 * minute,
+            Some(read + 30 * minute),
+            read,
+            10 * minute
+        ));
+        // 2099 never passes, and the far ends of time do not overflow.
+        assert!(is_future(4_070_908_800_000, None, read, 10 * minute));
+        assert!(!is_future(i64::MIN, Some(i64::MAX), i64::MAX, i64::MAX));
+    }
+
+    #[test]
+    fn a_file_post_far_ahead_of_the_posts_after_it_is_from_the_future() {
+        let minute = 60_000;
+        let limit = 10 * minute;
+        let around = [100 * minute, 101 * minute, 99 * minute, 102 * minute];
+        // A year typed wrong among posts of the same hour.
+        assert!(is_ahead_of_file(
+            100 * minute + 525_600 * minute,
+            &around,
+            Some(99 * minute),
+            limit
+        ));
+        // Ordinary disorder, and a gap that the following posts share, pass.
+        assert!(!is_ahead_of_file(105 * minute, &around, None, limit));
+        let after_a_night = [400 * minute, 401 * minute, 403 * minute];
+        assert!(!is_ahead_of_file(
+            400 * minute,
+            &after_a_night,
+            Some(100 * minute),
+            limit
+        ));
+        // One more outlier among the followers does not carry it: the median does.
+        let with_an_accomplice = [100 * minute, 9_000 * minute, 101 * minute];
+        assert!(is_ahead_of_file(
+            9_000 * minute,
+            &with_an_accomplice,
+            None,
+            limit
+        ));
+        // The last line is judged by the newest post before it; the first line of a
+        // one-line file by nothing.
+        assert!(is_ahead_of_file(
+            9_000 * minute,
+            &[],
+            Some(100 * minute),
+            limit
+        ));
+        assert!(!is_ahead_of_file(9_000 * minute, &[], None, limit));
     }
 
     #[test]

@@ -162,7 +162,7 @@ proptest! {
 
     #[test]
     fn any_bytes_decode_to_a_post_or_a_named_rejection(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
-        let limits = Limits { max_message_bytes: 256, max_text_bytes: 64 };
+        let limits = Limits { max_message_bytes: 256, max_text_bytes: 64, ..Limits::default() };
         match decode(&bytes, &limits, None, 0) {
             Ok(post) => {
                 prop_assert!(bytes.len() <= 256);

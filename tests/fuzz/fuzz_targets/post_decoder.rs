@@ -9,6 +9,7 @@ fuzz_target!(|bytes: &[u8]| {
     let limits = Limits {
         max_message_bytes: 4096,
         max_text_bytes: 1024,
+        ..Limits::default()
     };
     match decode(bytes, &limits, Some(0), 0) {
         Ok(post) => {
