@@ -31,8 +31,12 @@ pub(crate) fn scenario() -> Vec<String> {
 /// The golden alert events of the scenario: `(idempotency key, body)`.
 pub(crate) fn golden() -> Vec<(String, String)> {
     let path = root().join("tests/scenarios/incident_town.expected.jsonl");
-    std::fs::read_to_string(path)
-        .expect("golden events")
+    keyed_events(&std::fs::read_to_string(path).expect("golden events"))
+}
+
+/// Alert events, one JSON line each, as `(idempotency key, body)`.
+pub(crate) fn keyed_events(lines: &str) -> Vec<(String, String)> {
+    lines
         .lines()
         .map(|line| {
             let event: serde_json::Value = serde_json::from_str(line).expect("JSON");

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use crate::daemon::{golden, scenario, setup, start, wait_for_delivered, DEAD};
+use crate::daemon::{
+    golden, keyed_events, scenario, setup, start, wait_for_delivered, Setup, DEAD,
+};
 use crate::services::{wait_until, Broker, Daemon, Receiver};
 
 const TOPIC: &str = "posts";
@@ -22,6 +24,17 @@ fn dated(id: &str, created_at: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+/// A broker with both topics, a webhook receiver, and a daemon's configuration
+/// for them (`name` its directory, `group` its consumer group, `extra` TOML).
+fn with_receiver(name: &str, group: &str, extra: &str) -> (Broker, Receiver, Setup) {
+    let broker = Broker::start();
+    broker.create_topic(TOPIC, 1);
+    broker.create_topic(DEAD, 1);
+    let receiver = Receiver::start();
+    let setup = setup(name, &broker.address(), group, Some(&receiver.url()), extra);
+    (broker, receiver, setup)
+}
+
 /// The delivered events, de-duplicated by key, against the golden ones.
 fn assert_golden(receiver: &Receiver, log: &str) {
     let mut delivered = receiver.delivered();
@@ -34,12 +47,7 @@ fn assert_golden(receiver: &Receiver, log: &str) {
 
 #[test]
 fn an_oversized_message_and_posts_dated_in_the_future_change_no_alert() {
-    let broker = Broker::start();
-    broker.create_topic(TOPIC, 1);
-    broker.create_topic(DEAD, 1);
-    let receiver = Receiver::start();
-    let url = receiver.url();
-    let setup = setup("hostile-big", &broker.address(), "big", Some(&url), "");
+    let (broker, receiver, setup) = with_receiver("hostile-big", "big", "");
     let posts = scenario();
     let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
     // Over the 1 MB a producer sends by default: a dead letter that is the whole
@@ -104,18 +112,7 @@ fn an_oversized_message_and_posts_dated_in_the_future_change_no_alert() {
 
 #[test]
 fn a_dead_letter_topic_that_refuses_holds_up_no_alert_and_gets_its_letters_later() {
-    let broker = Broker::start();
-    broker.create_topic(TOPIC, 1);
-    broker.create_topic(DEAD, 1);
-    let receiver = Receiver::start();
-    let url = receiver.url();
-    let setup = setup(
-        "hostile-dead-refused",
-        &broker.address(),
-        "refused",
-        Some(&url),
-        "",
-    );
+    let (broker, receiver, setup) = with_receiver("hostile-dead-refused", "refused", "");
     // The topic refuses every letter while this file exists.
     let refusing = setup.dir.path().join("refusing");
     std::fs::write(&refusing, "").expect("write the failpoint's file");
@@ -175,5 +172,144 @@ fn a_dead_letter_topic_that_refuses_holds_up_no_alert_and_gets_its_letters_later
     payloads.dedup();
     assert_eq!(payloads.len(), poison, "{payloads:?}");
     assert!(payloads.iter().all(|p| p.starts_with("not json")));
+    assert_eq!(daemon.terminate(), Some(0));
+}
+
+#[test]
+fn posts_sent_again_count_once_across_a_sigkill() {
+    let (broker, receiver, setup) = with_receiver("hostile-resent", "resent", "");
+    let posts = scenario();
+    let (first, second) = posts.split_at(posts.len() / 2);
+    // Every fourth post five times over, as a retrying collector (or an
+    // attacker) would send it.
+    let with_copies = |half: &[String]| -> (Vec<String>, usize) {
+        let mut out = Vec::new();
+        let mut copies = 0;
+        for (index, post) in half.iter().enumerate() {
+            out.push(post.clone());
+            if index % 4 == 0 {
+                out.extend(std::iter::repeat_n(post.clone(), 4));
+                copies += 4;
+            }
+        }
+        (out, copies)
+    };
+    let (before, copies_before) = with_copies(first);
+    broker.produce(TOPIC, &before);
+    let daemon = start(&setup);
+    wait_until("the first half applied", Duration::from_secs(60), || {
+        broker.committed("resent", TOPIC) == Some(before.len() as i64)
+    });
+    assert_eq!(
+        daemon.metric("onrust_posts_duplicate_total"),
+        copies_before as f64
+    );
+    // The offsets are committed after the checkpoint: the seen ids are in it.
+    daemon.kill();
+    // After the restart, the posts of the last half hour before the kill come
+    // again (a producer replaying its buffer), then the rest with their copies.
+    let created_at = |post: &String| {
+        serde_json::from_str::<serde_json::Value>(post).expect("JSON")["created_at"]
+            .as_i64()
+            .expect("epoch ms")
+    };
+    let last = first.iter().map(created_at).max().expect("posts");
+    let replayed: Vec<String> = first
+        .iter()
+        .filter(|post| created_at(post) >= last - 30 * 60_000)
+        .cloned()
+        .collect();
+    assert!(replayed.len() >= 10, "{}", replayed.len());
+    let (after, copies_after) = with_copies(second);
+    broker.produce(TOPIC, &replayed);
+    broker.produce(TOPIC, &after);
+    let daemon = start(&setup);
+    let total = before.len() + replayed.len() + after.len();
+    wait_until("everything applied", Duration::from_secs(90), || {
+        broker.committed("resent", TOPIC) == Some(total as i64)
+    });
+    wait_for_delivered(&receiver, &daemon, golden().len());
+    assert_golden(&receiver, &daemon.log());
+    assert_eq!(
+        daemon.metric("onrust_posts_duplicate_total"),
+        (replayed.len() + copies_after) as f64,
+        "the restart remembers the posts seen before it: {}",
+        daemon.log()
+    );
+    assert_eq!(daemon.terminate(), Some(0));
+}
+
+#[test]
+fn a_flood_of_made_up_area_ids_flushes_out_no_area_of_the_file() {
+    // Room for 500 areas beside the file's: ten times as many made-up ids come.
+    let (broker, receiver, setup) =
+        with_receiver("hostile-areas", "areas", "[signal]\nmax_areas = 500\n");
+    let posts = scenario();
+    // Two hours before the incident's first alert: the town's baseline is what
+    // the flood would wipe out.
+    let first_alert = golden()
+        .iter()
+        .map(|(_, body)| {
+            let event: serde_json::Value = serde_json::from_str(body).expect("JSON");
+            chrono::DateTime::parse_from_rfc3339(event["starts_at"].as_str().expect("starts_at"))
+                .expect("RFC 3339")
+                .timestamp_millis()
+        })
+        .min()
+        .expect("alerts");
+    let flood_at = first_alert - 2 * 3_600_000;
+    let mut flooded = false;
+    let mut messages: Vec<String> = Vec::new();
+    for post in &posts {
+        messages.push(post.clone());
+        let at = serde_json::from_str::<serde_json::Value>(post).expect("JSON")["created_at"]
+            .as_i64()
+            .expect("epoch ms");
+        if at >= flood_at && !flooded {
+            flooded = true;
+            messages.extend((0..5_000).map(|n| {
+                serde_json::json!({
+                    "id": format!("flood-{n}"),
+                    "text": "gewoon een berichtje",
+                    "area": format!("FAKE{n:05}"),
+                    "created_at": at,
+                })
+                .to_string()
+            }));
+        }
+    }
+    // The reference: replay of the same posts with room for every area (the
+    // made-up posts do count in the country's figures, as any post does).
+    let file = setup.dir.path().join("flood.jsonl");
+    std::fs::write(&file, messages.join("\n") + "\n").expect("write the posts");
+    let config = crate::support::root().join("tests/scenarios/onrust.toml");
+    let replayed = crate::support::run(
+        &[
+            "replay",
+            "--config",
+            &config.display().to_string(),
+            &file.display().to_string(),
+        ],
+        b"",
+    );
+    assert!(replayed.status.success());
+    let mut expected = keyed_events(&String::from_utf8_lossy(&replayed.stdout));
+    expected.sort();
+    assert_eq!(expected.len(), golden().len());
+
+    broker.produce(TOPIC, &messages);
+    let daemon = start(&setup);
+    wait_until("every message applied", Duration::from_secs(120), || {
+        broker.committed("areas", TOPIC) == Some(messages.len() as i64)
+    });
+    wait_for_delivered(&receiver, &daemon, expected.len());
+    let mut delivered = receiver.delivered();
+    delivered.sort();
+    delivered.dedup_by(|a, b| a.0 == b.0);
+    assert_eq!(delivered, expected, "{}", daemon.log());
+    assert!(
+        daemon.metric("onrust_areas_evicted_total") >= 4_000.0,
+        "the made-up areas were forgotten, not the file's"
+    );
     assert_eq!(daemon.terminate(), Some(0));
 }

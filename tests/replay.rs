@@ -32,6 +32,25 @@ fn replay_with(config: &Path, input: &Path) -> std::process::Output {
     run(&["replay", "--config", &config, &input], b"")
 }
 
+/// Replays `lines` (the town scenario with something added) into `dir`, and
+/// checks that the alerts are the town's golden ones; returns the output and the
+/// dead-letter file.
+fn replay_as_the_town(dir: &TempDir, lines: &[impl AsRef<str>]) -> (std::process::Output, PathBuf) {
+    let input = dir.path().join("posts.jsonl");
+    let text: Vec<&str> = lines.iter().map(AsRef::as_ref).collect();
+    std::fs::write(&input, text.join("\n") + "\n").expect("write input");
+    let dead = dir.path().join("dead.jsonl");
+    let output = replay_with_dead_letters(&input, &dead);
+    let golden =
+        std::fs::read(scenarios().join("incident_town.expected.jsonl")).expect("golden file");
+    assert!(
+        output.stdout == golden,
+        "the alerts are not the town's:\n{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    (output, dead)
+}
+
 /// `onrust replay` of `input` with the scenarios' configuration, rejected lines
 /// to `dead`; it must succeed.
 fn replay_with_dead_letters(input: &Path, dead: &Path) -> std::process::Output {
@@ -225,17 +244,7 @@ fn posts_dated_in_the_future_are_rejected_and_the_alerts_stay_those_of_the_clean
             }
         }
     }
-    let input = dir.path().join("posts.jsonl");
-    std::fs::write(&input, hostile.join("\n") + "\n").expect("write input");
-    let dead = dir.path().join("dead.jsonl");
-    let output = replay_with_dead_letters(&input, &dead);
-    let golden =
-        std::fs::read(scenarios().join("incident_town.expected.jsonl")).expect("golden file");
-    assert!(
-        output.stdout == golden,
-        "the future-dated posts changed the alerts:\n{}",
-        String::from_utf8_lossy(&output.stdout)
-    );
+    let (output, dead) = replay_as_the_town(&dir, &hostile);
     let letters = std::fs::read_to_string(&dead).expect("dead letters written");
     let reasons: Vec<String> = letters
         .lines()
@@ -259,6 +268,66 @@ fn posts_dated_in_the_future_are_rejected_and_the_alerts_stay_those_of_the_clean
 }
 
 #[test]
+fn posts_sent_again_count_once() {
+    let dir = TempDir::new("replay-duplicates");
+    let clean = std::fs::read_to_string(scenarios().join("incident_town.jsonl")).expect("scenario");
+    let mut resent = Vec::new();
+    let mut copies = 0;
+    for (index, line) in clean.lines().enumerate() {
+        resent.push(line);
+        // Every third post again at once, every seventh again a little later.
+        if index % 3 == 0 {
+            resent.extend([line; 4]);
+            copies += 4;
+        }
+        if index >= 40 && (index - 40) % 7 == 0 {
+            resent.push(clean.lines().nth(index - 40).expect("an earlier post"));
+            copies += 1;
+        }
+    }
+    let (output, _) = replay_as_the_town(&dir, &resent);
+    assert!(
+        stderr(&output).contains(&format!("{copies} duplicates")),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn area_ids_the_areas_file_lacks_can_be_left_unresolved() {
+    let dir = TempDir::new("replay-unknown-areas");
+    let areas = scenarios().join("areas.geojson");
+    let config = dir.path().join("onrust.toml");
+    let input = dir.path().join("posts.jsonl");
+    std::fs::write(
+        &input,
+        "{\"id\":\"1\",\"text\":\"hallo\",\"area\":\"FAKE1\",\"created_at\":1}\n\
+         {\"id\":\"2\",\"text\":\"hallo\",\"area\":\"GM0017\",\"created_at\":2}\n",
+    )
+    .expect("write input");
+    for (policy, summary) in [
+        ("track", "2 posts in areas, 0 unresolved"),
+        ("unresolved", "1 posts in areas, 1 unresolved"),
+    ] {
+        std::fs::write(
+            &config,
+            format!(
+                "[areas]\nfile = \"{}\"\n[signal]\nunknown_areas = \"{policy}\"\n",
+                areas.display()
+            ),
+        )
+        .expect("write config");
+        let output = replay_with(&config, &input);
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert!(
+            stderr(&output).contains(summary),
+            "{policy}: {}",
+            stderr(&output)
+        );
+    }
+}
+
+#[test]
 fn a_bad_configuration_key_is_named_with_exit_code_2() {
     let dir = TempDir::new("replay-bad-config");
     let config = dir.path().join("onrust.toml");
@@ -278,6 +347,7 @@ fn a_bad_configuration_key_is_named_with_exit_code_2() {
             "[signal]\nmax_future_minutes = 0\n",
             "signal.max_future_minutes",
         ),
+        ("[signal]\nunknown_areas = \"drop\"\n", "unknown_areas"),
         ("[areas]\nfile = \"missing.geojson\"\n", "areas.file"),
     ] {
         std::fs::write(&config, toml).expect("write config");

@@ -5,6 +5,7 @@
 use anyhow::Result;
 use onrust_model::{Scorer, Sentiment};
 use onrust_signal::areas::Located;
+use onrust_signal::dedup::{fingerprint, SeenChanges, SeenIds};
 use onrust_signal::engine::{AlertEvent, Engine, EngineConfig, ScoredPost};
 use onrust_signal::inputs::{Inputs, SavedInputs};
 use onrust_signal::post::is_future;
@@ -12,7 +13,7 @@ use onrust_signal::watermark::{Alignment, PartitionId, Watermarks};
 use onrust_signal::{decode, Areas, Limits, Post, Pseudonymiser, Rejection};
 use onrust_text::Lang;
 
-use crate::settings::Settings;
+use crate::settings::{Settings, UnknownAreas};
 use crate::{models, UsageError};
 
 /// What became of an accepted post, for metrics.
@@ -24,6 +25,15 @@ pub struct Accepted {
     pub located: Located,
     /// Its event time, epoch ms.
     pub event_time_ms: i64,
+}
+
+/// What became of a post that was not rejected.
+#[derive(Debug, Clone, Copy)]
+pub enum Fate {
+    /// Scored and aggregated.
+    Accepted(Accepted),
+    /// Its id (per source) was seen before: counted once already.
+    Duplicate,
 }
 
 /// Models, areas, the engine, the watermarks of its input partitions and the
@@ -38,8 +48,12 @@ pub struct Pipeline {
     /// and the posts held back for lying too far ahead. A file is one partition,
     /// whose watermark is its newest post.
     inputs: Inputs,
+    /// The posts seen lately, by (source, id): a post sent again counts once.
+    seen: SeenIds,
     limits: Limits,
     pseudonymiser: Pseudonymiser,
+    /// What a post's `area` not in the areas file comes to.
+    unknown_areas: UnknownAreas,
 }
 
 impl Pipeline {
@@ -72,12 +86,18 @@ impl Pipeline {
                 Some(text),
             ),
         };
-        let engine_config = settings.engine();
+        let mut engine_config = settings.engine();
+        // The areas of the file keep their state (their baselines) whatever
+        // made-up ids come: only those share `signal.max_areas`.
+        engine_config.pinned_areas =
+            std::sync::Arc::new(areas.iter().map(|area| area.id.clone()).collect());
         Ok(Pipeline {
+            unknown_areas: settings.signal.unknown_areas,
             scorer,
             areas,
             geometry,
             engine: Engine::new(engine_config.clone()),
+            seen: seen_ids(settings, &engine_config, std::iter::empty()),
             engine_config,
             inputs: Inputs::new(watermarks(settings)),
             limits: settings.limits(),
@@ -91,6 +111,7 @@ impl Pipeline {
     pub fn across_partitions(mut self, settings: &Settings) -> Pipeline {
         self.engine_config.partition_skew_ms = settings.kafka.max_partition_skew_ms();
         self.engine = Engine::new(self.engine_config.clone());
+        self.seen = seen_ids(settings, &self.engine_config, std::iter::empty());
         self
     }
 
@@ -100,16 +121,29 @@ impl Pipeline {
     }
 
     /// Replaces the engine with one restored from a checkpoint, and the inputs'
-    /// state with the checkpoint's.
+    /// state and the posts seen with the checkpoint's.
     pub fn restore(
         &mut self,
         settings: &Settings,
         saved: &[u8],
         inputs: SavedInputs,
+        seen: impl IntoIterator<Item = (i64, u64)>,
     ) -> Result<()> {
         self.engine = Engine::restore(self.engine_config.clone(), saved)?;
         self.inputs = Inputs::restored(watermarks(settings), inputs);
+        self.seen = seen_ids(settings, &self.engine_config, seen);
         Ok(())
+    }
+
+    /// The posts remembered or forgotten since [`Pipeline::seen_saved`], for a
+    /// checkpoint.
+    pub fn seen_changes(&self) -> &SeenChanges {
+        self.seen.changes()
+    }
+
+    /// The changes of the posts seen are in a checkpoint.
+    pub fn seen_saved(&mut self) {
+        self.seen.saved();
     }
 
     /// The engine, to read its figures or save it.
@@ -179,7 +213,7 @@ impl Pipeline {
         message_time_ms: Option<i64>,
         arrival_ms: i64,
         events: &mut Vec<AlertEvent>,
-    ) -> Result<Accepted, Rejection> {
+    ) -> Result<Fate, Rejection> {
         let decoded = self
             .decode(message, message_time_ms, arrival_ms)
             .and_then(|post| {
@@ -232,16 +266,32 @@ impl Pipeline {
     }
 
     /// Scores, locates and aggregates a decoded post of input `partition`, read at
-    /// `arrival_ms`; alert events of the minutes it closes go to `events`.
+    /// `arrival_ms`, unless its id was seen before; alert events of the minutes it
+    /// closes go to `events`.
     pub fn accept(
         &mut self,
         partition: PartitionId,
         post: &Post,
         arrival_ms: i64,
         events: &mut Vec<AlertEvent>,
-    ) -> Accepted {
+    ) -> Fate {
+        let id = fingerprint(post.source.as_deref(), &post.id);
+        if self.seen.seen_before(
+            id,
+            post.event_time_ms,
+            self.inputs.watermarks().watermark_ms(),
+        ) {
+            self.inputs.heard(partition, arrival_ms);
+            return Fate::Duplicate;
+        }
         let score = self.scorer.score(&post.text, post.lang);
-        let (area, located) = self.areas.locate(post);
+        let (mut area, mut located) = self.areas.locate(post);
+        if self.unknown_areas == UnknownAreas::Unresolved
+            && located == Located::AreaField
+            && area.is_some_and(|(id, _)| self.areas.get(id).is_none())
+        {
+            (area, located) = (None, Located::Unresolved);
+        }
         let scored = ScoredPost {
             id: &post.id,
             text: &post.text,
@@ -258,11 +308,11 @@ impl Pipeline {
         };
         self.inputs
             .add(&mut self.engine, partition, &scored, arrival_ms, events);
-        Accepted {
+        Fate::Accepted(Accepted {
             lang: score.lang,
             located,
             event_time_ms: post.event_time_ms,
-        }
+        })
     }
 
     /// Closes every minute up to the newest post (end of a replay).
@@ -270,6 +320,23 @@ impl Pipeline {
         self.inputs.finish(&mut self.engine, events);
         self.engine.finish(events);
     }
+}
+
+/// The posts seen, remembered for the allowed lateness, the skew between
+/// partitions and the longest window behind the watermark.
+fn seen_ids(
+    settings: &Settings,
+    engine: &EngineConfig,
+    saved: impl IntoIterator<Item = (i64, u64)>,
+) -> SeenIds {
+    let longest_window = engine.windows.iter().copied().max().unwrap_or(60);
+    let horizon_ms =
+        engine.allowed_lateness_ms + engine.partition_skew_ms + i64::from(longest_window) * 60_000;
+    SeenIds::restored(
+        horizon_ms.div_euclid(60_000) + 1,
+        settings.signal.max_seen_ids,
+        saved,
+    )
 }
 
 /// Watermarks with the configured idle time and skew.

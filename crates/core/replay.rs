@@ -12,7 +12,7 @@ use onrust_signal::{Post, Rejection, TimeSource};
 use serde::Serialize;
 
 use crate::lines::Lines;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Fate, Pipeline};
 use crate::settings::Settings;
 use crate::UsageError;
 
@@ -75,6 +75,7 @@ pub fn run(args: &ReplayArgs) -> Result<()> {
         newest_ms: None,
         last_time_ms: 0,
         rejected: 0,
+        duplicates: 0,
     };
     let mut lines = Lines::new(BufReader::new(input));
     let mut pending: VecDeque<Pending> = VecDeque::with_capacity(LOOKAHEAD + 1);
@@ -100,10 +101,11 @@ pub fn run(args: &ReplayArgs) -> Result<()> {
     replay.write_events()?;
     replay.out.flush()?;
     replay.dead.flush()?;
-    let rejected = replay.rejected;
+    let (rejected, duplicates) = (replay.rejected, replay.duplicates);
     let counters = pipeline.engine().counters();
     eprintln!(
-        "replayed {number} lines: {} posts in areas, {} unresolved, {} late, {rejected} rejected",
+        "replayed {number} lines: {} posts in areas, {} unresolved, {} late, {rejected} rejected, \
+         {duplicates} duplicates",
         counters.aggregated, counters.unresolved, counters.late
     );
     Ok(())
@@ -122,6 +124,8 @@ struct Replay<'a> {
     /// deterministic).
     last_time_ms: i64,
     rejected: u64,
+    /// Posts whose id was seen before.
+    duplicates: u64,
 }
 
 impl Replay<'_> {
@@ -152,9 +156,13 @@ impl Replay<'_> {
         });
         match judged {
             Ok(post) => {
-                let accepted = self
-                    .pipeline
-                    .accept(0, &post, self.last_time_ms, &mut self.events);
+                let Fate::Accepted(accepted) =
+                    self.pipeline
+                        .accept(0, &post, self.last_time_ms, &mut self.events)
+                else {
+                    self.duplicates += 1;
+                    return Ok(());
+                };
                 self.last_time_ms = accepted.event_time_ms;
                 self.newest_ms = Some(self.newest_ms.map_or(accepted.event_time_ms, |newest| {
                     newest.max(accepted.event_time_ms)

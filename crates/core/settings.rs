@@ -302,6 +302,25 @@ pub struct SignalSettings {
     /// How far after the moment it was sent or read a post may be dated, in
     /// minutes; later ones are rejected as `future_created_at`.
     pub max_future_minutes: u32,
+    /// Most post ids remembered to de-duplicate (about 40 bytes each); beyond
+    /// it the oldest minutes are forgotten early.
+    pub max_seen_ids: usize,
+    /// What a post's `area` that the areas file does not have comes to.
+    pub unknown_areas: UnknownAreas,
+}
+
+/// What a post's `area` that the areas file does not have comes to
+/// (`signal.unknown_areas`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnknownAreas {
+    /// An area of its own, among at most `signal.max_areas` such (the longest
+    /// quiet forgotten first); the areas of the file are never forgotten.
+    #[default]
+    Track,
+    /// Unresolved: scored and counted, in no area (for a deployment whose areas
+    /// file is the whole map, so that made-up ids cost nothing).
+    Unresolved,
 }
 
 impl Default for SignalSettings {
@@ -316,6 +335,8 @@ impl Default for SignalSettings {
             evidence_posts: engine.evidence_posts,
             max_areas: engine.max_areas,
             max_future_minutes: (Limits::default().max_future_ms / 60_000) as u32,
+            max_seen_ids: 4_000_000,
+            unknown_areas: UnknownAreas::default(),
         }
     }
 }
@@ -415,6 +436,12 @@ impl Settings {
             return Err(format!(
                 "signal.max_future_minutes: {} is not between 1 and 10080 (a week)",
                 signal.max_future_minutes
+            ));
+        }
+        if signal.max_seen_ids < 1000 {
+            return Err(format!(
+                "signal.max_seen_ids: {} is below 1000 (ids remembered to de-duplicate)",
+                signal.max_seen_ids
             ));
         }
         if self.kafka.idle_partition_seconds == 0 {
@@ -543,6 +570,8 @@ impl Settings {
             national_min_areas: self.signal.national_min_areas,
             evidence_posts: self.signal.evidence_posts,
             max_areas: self.signal.max_areas,
+            // The pipeline pins the areas of the areas file.
+            pinned_areas: Default::default(),
         }
     }
 

@@ -17,7 +17,7 @@ use onrust_signal::Rejection;
 use super::dead_letters::{self, DeadLetter};
 use super::live::{Live, HISTORY_STEP_MINUTES};
 use super::store::{delivery_key, CheckpointWrite, Offsets, Store};
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Fate, Pipeline};
 use crate::settings::Settings;
 
 /// Where a message sits in its source.
@@ -51,6 +51,8 @@ pub enum Applied {
     Skipped,
     /// Scored and aggregated.
     Accepted,
+    /// A post whose id (per source) was seen before: counted once already.
+    Duplicate,
     /// Rejected, for this reason.
     Rejected(Rejection),
 }
@@ -113,7 +115,12 @@ impl Applier {
         let mut offsets = Offsets::new();
         if let Some(checkpoint) = store.checkpoint()? {
             pipeline
-                .restore(settings, &checkpoint.engine, checkpoint.inputs)
+                .restore(
+                    settings,
+                    &checkpoint.engine,
+                    checkpoint.inputs,
+                    store.seen_ids()?,
+                )
                 .context("restoring the checkpoint (delete the state directory to start afresh)")?;
             offsets = checkpoint.offsets;
             eprintln!("onrust: restored the checkpoint of {}", describe(&offsets));
@@ -236,7 +243,11 @@ impl Applier {
         );
         self.note_raised(raised_before, incoming.arrived);
         match processed {
-            Ok(accepted) => {
+            Ok(Fate::Duplicate) => {
+                metrics.duplicates.inc();
+                Applied::Duplicate
+            }
+            Ok(Fate::Accepted(accepted)) => {
                 metrics
                     .posts
                     .with_label_values(&[accepted.lang.as_str()])
@@ -344,9 +355,11 @@ impl Applier {
             events: &self.raised,
             receivers: &self.receivers,
             dead_letters: &self.dead_letters,
+            seen: self.pipeline.seen_changes(),
         };
         self.store.commit(&checkpoint, now_ms)?;
         self.dead_letters.clear();
+        self.pipeline.seen_saved();
         self.dead_letters_stored = self.store.dead_letter_count()?;
         self.live
             .metrics

@@ -71,6 +71,9 @@ pub struct Metrics {
     pub consumer_lag: IntGauge,
     /// `onrust_dead_letters_total`: messages written to the dead-letter topic.
     pub dead_letters: IntCounter,
+    /// `onrust_posts_duplicate_total`: posts whose id (per source) was seen
+    /// before, not counted again.
+    pub duplicates: IntCounter,
     /// `onrust_dead_letters_waiting`: dead letters in the store, not yet
     /// acknowledged by the dead-letter topic.
     pub dead_letters_waiting: IntGauge,
@@ -261,6 +264,10 @@ impl Metrics {
             dead_letters: counter(
                 "onrust_dead_letters_total",
                 "Rejected messages written to the dead-letter topic",
+            )?,
+            duplicates: counter(
+                "onrust_posts_duplicate_total",
+                "Posts whose id (per source) was seen before, not counted again",
             )?,
             dead_letters_waiting: gauge(
                 "onrust_dead_letters_waiting",

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use onrust_signal::dedup::SeenChanges;
 use onrust_signal::engine::{AlertEvent, AlertStatus};
 use onrust_signal::inputs::SavedInputs;
 
@@ -22,6 +23,8 @@ const OUTBOX: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("outbox"
 const FAILED: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("failed");
 /// Alert id → [`AlertRecord`] as JSON.
 const ALERTS: TableDefinition<&str, &[u8]> = TableDefinition::new("alerts");
+/// (event minute, fingerprint) of the posts seen lately, to de-duplicate.
+const SEEN: TableDefinition<(i64, u64), ()> = TableDefinition::new("seen");
 /// Sequence number → [`DeadLetter`] (its own encoding), waiting for the topic.
 const DEAD_LETTERS: TableDefinition<u64, &[u8]> = TableDefinition::new("dead_letters");
 
@@ -128,6 +131,8 @@ pub struct CheckpointWrite<'a> {
     pub receivers: &'a [u32],
     /// The dead letters of the messages rejected since the last checkpoint.
     pub dead_letters: &'a [DeadLetter],
+    /// The posts remembered and forgotten since the last checkpoint.
+    pub seen: &'a SeenChanges,
 }
 
 /// The store.
@@ -153,6 +158,7 @@ impl Store {
         txn.open_table(FAILED)?;
         txn.open_table(ALERTS)?;
         txn.open_table(DEAD_LETTERS)?;
+        txn.open_table(SEEN)?;
         txn.commit()?;
         Ok(Store { db })
     }
@@ -273,8 +279,18 @@ impl Store {
             events,
             receivers,
             dead_letters,
+            seen,
         } = *checkpoint;
         let txn = self.db.begin_write()?;
+        {
+            let mut table = txn.open_table(SEEN)?;
+            for &key in &seen.added {
+                table.insert(key, ())?;
+            }
+            if let Some(before) = seen.forgotten_before {
+                table.retain_in(..(before, 0), |_, ()| false)?;
+            }
+        }
         {
             let mut waiting = txn.open_table(DEAD_LETTERS)?;
             let next = match waiting.last()? {
@@ -325,6 +341,18 @@ impl Store {
         }
         txn.commit()?;
         Ok(())
+    }
+
+    /// The posts seen lately, as the checkpoints wrote them: (event minute,
+    /// fingerprint).
+    pub fn seen_ids(&self) -> Result<Vec<(i64, u64)>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(SEEN)?;
+        let mut out = Vec::with_capacity(table.len()? as usize);
+        for entry in table.iter()? {
+            out.push(entry?.0.value());
+        }
+        Ok(out)
     }
 
     /// Up to `limit` dead letters waiting, oldest first, with their sequence numbers.
@@ -601,6 +629,7 @@ mod tests {
             events,
             receivers,
             dead_letters,
+            seen: &SeenChanges::default(),
         };
         store.commit(&checkpoint, at_ms).expect("commit");
     }

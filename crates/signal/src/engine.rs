@@ -13,6 +13,7 @@
 //! a national wave raises no local alert, and it raises at most one national `info`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat};
 use serde::{Deserialize, Serialize};
@@ -49,9 +50,13 @@ pub struct EngineConfig {
     pub national_min_areas: usize,
     /// Most tense posts kept per area as evidence.
     pub evidence_posts: usize,
-    /// Most areas with state: beyond it the longest-quiet areas without an alert
-    /// are forgotten, so a flood of made-up area ids cannot exhaust memory.
+    /// Most areas with state besides the pinned ones: beyond it the
+    /// longest-quiet areas without an alert are forgotten, so a flood of made-up
+    /// area ids cannot exhaust memory.
     pub max_areas: usize,
+    /// Areas never forgotten, however many others come and go: those of the
+    /// areas file. A flood of made-up ids shares the `max_areas` others.
+    pub pinned_areas: Arc<BTreeSet<String>>,
 }
 
 impl Default for EngineConfig {
@@ -66,6 +71,7 @@ impl Default for EngineConfig {
             national_min_areas: 5,
             evidence_posts: 5,
             max_areas: 50_000,
+            pinned_areas: Arc::default(),
         }
     }
 }
@@ -810,7 +816,8 @@ impl Engine {
         let index = match self.areas.find(id) {
             Some(index) => index,
             None => {
-                if self.areas.len() >= self.config.max_areas {
+                let pinned = self.config.pinned_areas.len();
+                if self.areas.len() >= self.config.max_areas.saturating_add(pinned) {
                     self.evict();
                 }
                 self.new_area(id, name, minute)
@@ -904,14 +911,17 @@ impl Engine {
         }
     }
 
-    /// Forgets the tenth of the areas that have been quiet longest and have no
-    /// alert under way (at least one area): a batch, so that a flood of new ids
-    /// costs one sort per many insertions, not a scan per post.
+    /// Forgets the tenth of the areas that have been quiet longest, have no alert
+    /// under way and are not pinned (at least one area): a batch, so that a flood
+    /// of new ids costs one sort per many insertions, not a scan per post.
     fn evict(&mut self) {
+        let pinned = &self.config.pinned_areas;
         let mut quiet: Vec<(i64, &str, AreaIndex)> = self
             .areas
             .iter()
-            .filter(|(_, state)| state.rules.iter().all(RuleState::is_idle))
+            .filter(|(_, state)| {
+                state.rules.iter().all(RuleState::is_idle) && !pinned.contains(&state.id)
+            })
             .map(|(i, state)| (state.last_post_minute, state.id.as_str(), i))
             .collect();
         quiet.sort_unstable();
@@ -1754,6 +1764,29 @@ mod tests {
             engine.areas.find("town").is_some(),
             "an area under alert is never forgotten"
         );
+    }
+
+    #[test]
+    fn a_flood_of_made_up_area_ids_never_flushes_out_an_area_of_the_file() {
+        let pinned: BTreeSet<String> = ["haren", "assen"].map(String::from).into();
+        let config = EngineConfig {
+            max_areas: 100,
+            pinned_areas: Arc::new(pinned),
+            ..EngineConfig::default()
+        };
+        let mut engine = Engine::new(config);
+        let mut out = Vec::new();
+        // The areas of the file had their posts first: the longest quiet of all.
+        engine.add(&bare_post("h", 0, "haren", 0.1), &mut out);
+        engine.add(&bare_post("a", 0, "assen", 0.1), &mut out);
+        for n in 0..5_000 {
+            let id = format!("made-up-{n}");
+            engine.add(&bare_post(&id, MINUTE_MS, &id, 0.1), &mut out);
+            assert!(engine.areas.len() <= 102, "{}", engine.areas.len());
+        }
+        assert!(engine.counters().evicted >= 4_800);
+        assert!(engine.areas.find("haren").is_some());
+        assert!(engine.areas.find("assen").is_some());
     }
 
     /// An engine given one post of `area` a minute, from minute 0 to `minutes`, and

@@ -18,6 +18,7 @@
 
 pub mod areas;
 pub mod baseline;
+pub mod dedup;
 pub mod engine;
 pub mod inputs;
 pub mod mask;
