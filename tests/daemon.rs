@@ -995,6 +995,21 @@ fn a_bad_configuration_exits_2_naming_the_key() {
         ),
         ("[http]\nprotect_reads = true\n", "http.protect_reads"),
         (
+            "[http]\nprotect_reads = \"yes\"\ntoken_env = \"ONRUST_AUTHOR_KEY\"\n",
+            "http.protect_reads",
+        ),
+        ("[[webhooks]]\nurl = \"http://[::1\"\n", "webhooks[0].url"),
+        (
+            "[[webhooks]]\nurl = \"http://a:b:c:d/\"\n",
+            "webhooks[0].url",
+        ),
+        ("[state]\ndir = \"onrust.toml\"\n", "state.dir"),
+        ("[model]\ndir = \"no-such-models\"\n", "model.dir"),
+        (
+            "[areas]\nfile = \"bow-tie.geojson\"\n",
+            "crosses itself so that its parts cancel out",
+        ),
+        (
             "[privacy]\nauthor_key_env = \"ONRUST_TEST_UNSET\"\n",
             "privacy.author_key_env: the environment variable ONRUST_TEST_UNSET is not set",
         ),
@@ -1014,6 +1029,12 @@ fn a_bad_configuration_exits_2_naming_the_key() {
 /// `onrust run --check-config` on a file holding `toml`, with an author key in
 /// `ONRUST_AUTHOR_KEY` and a short one in `ONRUST_TEST_SHORT_KEY`.
 fn check_config(dir: &TempDir, toml: &str) -> std::process::Output {
+    std::fs::write(
+        dir.path().join("bow-tie.geojson"),
+        r#"{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"id":"a"},
+            "geometry":{"type":"Polygon","coordinates":[[[5,52],[6,53],[6,52],[5,53],[5,52]]]}}]}"#,
+    )
+    .expect("write areas");
     let config = dir.path().join("onrust.toml");
     std::fs::write(&config, toml).expect("write config");
     crate::support::onrust()

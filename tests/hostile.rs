@@ -313,3 +313,124 @@ fn a_flood_of_made_up_area_ids_flushes_out_no_area_of_the_file() {
     );
     assert_eq!(daemon.terminate(), Some(0));
 }
+
+#[test]
+fn a_group_member_without_partitions_is_not_ready_after_its_grace() {
+    let broker = Broker::start();
+    broker.create_topic(TOPIC, 1);
+    broker.create_topic(DEAD, 1);
+    let extra = "[kafka]\nunassigned_grace_seconds = 2\n";
+    let first = setup("hostile-member-1", &broker.address(), "members", None, "");
+    let second = setup("hostile-member-2", &broker.address(), "members", None, "");
+    for member in [&first, &second] {
+        let config = std::fs::read_to_string(&member.config).expect("config");
+        std::fs::write(&member.config, config.replace("[kafka]\n", extra)).expect("config");
+    }
+    let one = start(&first);
+    wait_until("the first member ready", Duration::from_secs(60), || {
+        one.get("/readyz").is_some_and(|(s, _)| s == 200)
+    });
+    // One partition, two members: the second has nothing to read.
+    let two = start(&second);
+    wait_until("the idle member not ready", Duration::from_secs(90), || {
+        two.get("/readyz")
+            .is_some_and(|(s, body)| s == 503 && body.contains("no partition assigned"))
+    });
+    assert_eq!(
+        one.get("/readyz").map(|(s, _)| s),
+        Some(200),
+        "{}",
+        one.log()
+    );
+    // The first leaves: the partition moves over, and the second is ready.
+    assert_eq!(one.terminate(), Some(0));
+    wait_until("the second member ready", Duration::from_secs(90), || {
+        two.get("/readyz").is_some_and(|(s, _)| s == 200)
+    });
+    assert_eq!(two.terminate(), Some(0));
+}
+
+/// Sends `head` (a request line and headers, no body) and reads what comes back
+/// within five seconds.
+fn raw_request(address: &str, head: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    stream.write_all(head.as_bytes()).expect("write");
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+#[test]
+fn writes_need_the_token_before_the_body_and_come_from_the_same_site_as_json() {
+    let broker = Broker::unstarted();
+    let setup = setup("hostile-http", &broker.address(), "http", None, "");
+    let daemon = start(&setup);
+    wait_until("the HTTP server", Duration::from_secs(30), || {
+        daemon.get("/healthz").is_some_and(|(s, _)| s == 200)
+    });
+    let path = "/api/v1/alerts/nope/ack";
+    let request = |headers: &[(&str, &str)], body: &str| {
+        crate::services::http_request(&setup.http, "POST", path, headers, body).map(|(s, _)| s)
+    };
+    let bearer = "Bearer test-api-token";
+    // A body announced but never sent: without the token it is refused at once,
+    // not waited for.
+    let unfinished = raw_request(
+        &setup.http,
+        &format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+             Connection: close\r\nContent-Length: 5000000\r\n\r\n",
+            setup.http
+        ),
+    );
+    assert!(unfinished.starts_with("HTTP/1.1 401"), "{unfinished}");
+    // The scheme's case does not matter; past the checks, the alert is unknown.
+    let json = ("Content-Type", "application/json");
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let authorization = format!("{scheme} test-api-token");
+        assert_eq!(
+            request(&[("Authorization", &authorization), json], r#"{"by":"x"}"#),
+            Some(404),
+            "{scheme}"
+        );
+    }
+    // What a cross-site page can send without asking: refused.
+    let plain = ("Content-Type", "text/plain");
+    assert_eq!(
+        request(&[("Authorization", bearer), plain], r#"{"by":"x"}"#),
+        Some(415)
+    );
+    let evil = ("Origin", "http://evil.example");
+    assert_eq!(
+        request(&[("Authorization", bearer), json, evil], r#"{"by":"x"}"#),
+        Some(403)
+    );
+    let same_origin = format!("http://{}", setup.http);
+    assert_eq!(
+        request(
+            &[("Authorization", bearer), json, ("Origin", &same_origin)],
+            r#"{"by":"x"}"#
+        ),
+        Some(404)
+    );
+    let huge = format!(r#"{{"by":"{}"}}"#, "x".repeat(100_000));
+    assert_eq!(
+        request(&[("Authorization", bearer), json], &huge),
+        Some(413)
+    );
+    // The dashboard may not be framed by another site.
+    let page = raw_request(
+        &setup.http,
+        &format!(
+            "GET / HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            setup.http
+        ),
+    );
+    assert!(page.contains("frame-ancestors 'none'"), "{page}");
+    assert!(page.to_ascii_lowercase().contains("x-frame-options: deny"));
+    assert_eq!(daemon.terminate(), Some(0));
+}

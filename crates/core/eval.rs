@@ -61,7 +61,7 @@ const TENSION_THRESHOLD: f32 = 0.5;
 /// `onrust eval`: scores a labelled file and prints the metrics as JSON.
 pub fn run(args: &EvalArgs) -> Result<()> {
     let examples = read_examples(&args.data)?;
-    let mut scorer = models::scorer(args.model.as_deref())?;
+    let mut scorer = models::scorer(args.model.as_deref(), "--model")?;
     let mut sentiment = (Vec::new(), Vec::new());
     let mut tension = (Vec::new(), Vec::new(), Vec::new());
     let mut languages = BTreeMap::new();

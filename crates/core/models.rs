@@ -19,17 +19,18 @@ include!(concat!(env!("OUT_DIR"), "/embedded_models.rs"));
 /// The file name of a model inside its directory.
 pub const MODEL_FILE: &str = "onrust.model";
 
-/// The models in `dir`, or the embedded ones when `dir` is `None`.
-pub fn load(dir: Option<&Path>) -> Result<Vec<Model>> {
+/// The models in `dir`, or the embedded ones when `dir` is `None`; `key` is how
+/// the directory was given (`--model`, `model.dir`), for errors.
+pub fn load(dir: Option<&Path>, key: &str) -> Result<Vec<Model>> {
     match dir {
-        Some(dir) => load_dir(dir),
+        Some(dir) => load_dir(dir, key),
         None => load_embedded(),
     }
 }
 
-/// A scorer over the models in `dir` (or the embedded ones).
-pub fn scorer(dir: Option<&Path>) -> Result<Scorer> {
-    Ok(Scorer::new(load(dir)?)?)
+/// A scorer over the models in `dir` (or the embedded ones), given as `key`.
+pub fn scorer(dir: Option<&Path>, key: &str) -> Result<Scorer> {
+    Ok(Scorer::new(load(dir, key)?)?)
 }
 
 fn load_embedded() -> Result<Vec<Model>> {
@@ -48,7 +49,7 @@ fn load_embedded() -> Result<Vec<Model>> {
         .collect()
 }
 
-fn load_dir(dir: &Path) -> Result<Vec<Model>> {
+fn load_dir(dir: &Path, key: &str) -> Result<Vec<Model>> {
     let single = dir.join(MODEL_FILE);
     if single.is_file() {
         let bytes = fs::read(&single).with_context(|| format!("reading {}", single.display()))?;
@@ -57,7 +58,7 @@ fn load_dir(dir: &Path) -> Result<Vec<Model>> {
         ]);
     }
     let entries =
-        fs::read_dir(dir).map_err(|e| UsageError(format!("--model {}: {e}", dir.display())))?;
+        fs::read_dir(dir).map_err(|e| UsageError(format!("{key} {}: {e}", dir.display())))?;
     let mut models = Vec::new();
     for entry in entries {
         let path = entry?.path().join(MODEL_FILE);
@@ -81,7 +82,7 @@ fn load_dir(dir: &Path) -> Result<Vec<Model>> {
     }
     if models.is_empty() {
         return Err(UsageError(format!(
-            "--model {}: no {MODEL_FILE} there nor in its language folders",
+            "{key} {}: no {MODEL_FILE} there nor in its language folders",
             dir.display()
         ))
         .into());

@@ -78,7 +78,7 @@ impl Pipeline {
         areas: Option<(String, String)>,
         pseudonymiser: Pseudonymiser,
     ) -> Result<Pipeline> {
-        let scorer = models::scorer(settings.model.dir.as_deref())?;
+        let scorer = models::scorer(settings.model.dir.as_deref(), "model.dir")?;
         let (areas, geometry) = match areas {
             None => (Areas::empty(), None),
             Some((name, text)) => (

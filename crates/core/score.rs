@@ -81,7 +81,7 @@ fn push_digits(line: &mut Vec<u8>, n: u64) {
 
 /// `onrust score`: one score line per input line, streaming.
 pub fn run(args: &ScoreArgs) -> Result<()> {
-    let mut scorer = models::scorer(args.model.as_deref())?;
+    let mut scorer = models::scorer(args.model.as_deref(), "--model")?;
     let mut input = Lines::new(io::BufReader::with_capacity(1 << 16, io::stdin().lock()));
     let mut output = BufWriter::with_capacity(1 << 16, io::stdout().lock());
     let mut result_line = Vec::with_capacity(128);

@@ -141,6 +141,9 @@ pub struct KafkaSettings {
     /// Where to go on when a checkpointed position no longer exists on the broker
     /// (the topic was recreated or the broker wiped).
     pub on_offset_reset: OffsetReset,
+    /// How long the group member may have no partition before `/readyz` says
+    /// not ready, in seconds (0: never for that).
+    pub unassigned_grace_seconds: u64,
 }
 
 /// `kafka.on_offset_reset`: where a partition goes on when the checkpoint's
@@ -189,6 +192,7 @@ impl Default for KafkaSettings {
             idle_partition_seconds: 30,
             max_partition_skew_minutes: 10,
             on_offset_reset: OffsetReset::Earliest,
+            unassigned_grace_seconds: 60,
         }
     }
 }
@@ -203,6 +207,7 @@ pub struct HttpSettings {
     /// absent: acknowledging needs no token.
     pub token_env: Option<String>,
     /// Whether reading the API, its events and the metrics needs the token too.
+    #[serde(deserialize_with = "strict_bool")]
     pub protect_reads: bool,
 }
 
@@ -585,19 +590,47 @@ impl Settings {
     }
 }
 
+/// A boolean written as one: `true` or `false` (in an environment variable, the
+/// text `true` or `false`). The configuration crate would read "yes", "on" or "1"
+/// as true: a key that guards access must mean what it says.
+fn strict_bool<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    struct Strict;
+    impl serde::de::Visitor<'_> for Strict {
+        type Value = bool;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("true or false")
+        }
+        fn visit_bool<E: serde::de::Error>(self, value: bool) -> Result<bool, E> {
+            Ok(value)
+        }
+        fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<bool, E> {
+            match value {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                other => Err(E::invalid_value(serde::de::Unexpected::Str(other), &self)),
+            }
+        }
+    }
+    deserializer.deserialize_any(Strict)
+}
+
 /// An http(s) URL with a host, or an error naming `key`.
 fn check_url(key: &str, url: &str) -> Result<(), String> {
-    let rest = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"));
-    match rest {
-        Some(rest)
-            if !rest.is_empty()
-                && !rest.starts_with('/')
-                && !rest.contains(char::is_whitespace) =>
-        {
-            Ok(())
-        }
-        _ => Err(format!("{key}: {url:?} is not an http(s) URL")),
+    let bad = |why: String| Err(format!("{key}: {url:?} is not an http(s) URL: {why}"));
+    // WHATWG parsing (the `url` crate, as reqwest's): `http://[::1` and
+    // `http://a:b:c:d/` fail here, as they would at the first delivery.
+    let parsed = match url::Url::parse(url) {
+        Ok(parsed) => parsed,
+        Err(error) => return bad(error.to_string()),
+    };
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return bad(format!("the scheme is {:?}", parsed.scheme()));
     }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return bad("no host".into());
+    }
+    if url.contains(char::is_whitespace) {
+        return bad("it contains white space".into());
+    }
+    Ok(())
 }

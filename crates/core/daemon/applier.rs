@@ -406,12 +406,11 @@ const POLL: Duration = Duration::from_millis(100);
 /// The one driver loop of every source: polls, applies, ticks the watermarks and
 /// aligns the partitions, checkpoints every `interval` and commits; until `live`
 /// says stop, then checkpoints and commits once more. A failing checkpoint is
-/// retried each interval; after thirty in a row the daemon is not ready.
+/// retried each interval; the live view tells readiness how long they fail.
 pub fn drive(source: &mut dyn Source, applier: &Mutex<Applier>, interval: Duration) -> Result<()> {
     let live = Arc::clone(&lock(applier).live);
     let mut last_checkpoint = Instant::now();
     let mut last_tick = Instant::now();
-    let mut failing_since: Option<Instant> = None;
     while !live.stopping() {
         source.poll(POLL, &mut |incoming| lock(applier).apply(incoming))?;
         // Idleness is a matter of seconds: a tick per poll interval, not per
@@ -426,13 +425,12 @@ pub fn drive(source: &mut dyn Source, applier: &Mutex<Applier>, interval: Durati
         }
         if last_checkpoint.elapsed() >= interval {
             match checkpoint(source, applier, false) {
-                Ok(()) => failing_since = None,
+                Ok(()) => live.checkpoint_failed(None),
                 Err(error) => {
                     eprintln!("onrust: checkpoint failed, retrying: {error:#}");
-                    failing_since.get_or_insert_with(Instant::now);
+                    live.checkpoint_failed(Some(format!("{error:#}")));
                 }
             }
-            live.set_source_connected(failing_since.is_none_or(|t| t.elapsed() < interval * 30));
             last_checkpoint = Instant::now();
         }
     }

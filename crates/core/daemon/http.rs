@@ -81,10 +81,13 @@ fn authorized(server: &Server, headers: &HeaderMap, query_token: Option<&str>) -
     let Some(token) = &server.live.token else {
         return true;
     };
+    // The scheme is case-insensitive (RFC 9110, section 11.1): `bearer` is `Bearer`.
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim_start())
         .or(query_token)
         .unwrap_or("");
     constant_time_eq(given.as_bytes(), token.as_bytes())
@@ -109,8 +112,11 @@ async fn dashboard() -> Response {
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
             (
                 header::CONTENT_SECURITY_POLICY,
-                "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:",
+                "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
+                 img-src 'self' data:; frame-ancestors 'none'",
             ),
+            (header::X_FRAME_OPTIONS, "DENY"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         ],
         DASHBOARD,
     )
@@ -132,12 +138,13 @@ async fn metrics(State(server): State<Server>) -> Response {
 }
 
 async fn readyz(State(server): State<Server>) -> Response {
-    let (status, mut body) = if server.live.ready() {
+    let reasons = server.live.not_ready();
+    let (status, mut body) = if reasons.is_empty() {
         (StatusCode::OK, String::from("ready\n"))
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            String::from("not ready: the Kafka source is not connected\n"),
+            format!("not ready: {}\n", reasons.join("; ")),
         )
     };
     // Positions the broker no longer had: the daemon goes on, but an operator
@@ -212,14 +219,41 @@ struct AckBody {
     by: Option<String>,
 }
 
-async fn ack(
-    State(server): State<Server>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    if !authorized(&server, &headers, None) {
+/// The largest acknowledgement body read.
+const ACK_BODY_LIMIT: usize = 16 * 1024;
+
+async fn ack(State(server): State<Server>, Path(id): Path<String>, request: Request) -> Response {
+    let headers = request.headers();
+    // The token before anything is read: an unauthorised body costs nothing.
+    if !authorized(&server, headers, None) {
         return unauthorized("a valid bearer token is needed to acknowledge");
+    }
+    if let Some(refusal) = cross_site(headers) {
+        return refusal;
+    }
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"));
+    let body = match axum::body::to_bytes(request.into_body(), ACK_BODY_LIMIT).await {
+        Ok(body) => body,
+        Err(_) => {
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the body is over {ACK_BODY_LIMIT} bytes\n"),
+            )
+                .into_response()
+        }
+    };
+    if !body.is_empty() && !is_json {
+        // A form or `text/plain` POST is what a cross-site page can send without
+        // asking: only JSON is taken.
+        return (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "the body must be application/json\n",
+        )
+            .into_response();
     }
     let request: AckBody = if body.is_empty() {
         AckBody::default()
@@ -235,7 +269,7 @@ async fn ack(
         .by
         .unwrap_or_else(|| "operator".into())
         .chars()
-        .filter(|c| !c.is_control())
+        .filter(|&c| !c.is_control() && !is_invisible(c))
         .take(100)
         .collect();
     let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -255,6 +289,35 @@ async fn ack(
         Ok(None) => (StatusCode::NOT_FOUND, format!("no alert {id:?}\n")).into_response(),
         Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{error:#}\n")).into_response(),
     }
+}
+
+/// Characters that change how a name reads without showing: bidirectional
+/// overrides and isolates, zero-width spaces and joiners, the byte-order mark,
+/// the soft hyphen. An audit log must read as it was written.
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+}
+
+/// A write from another site: an `Origin` whose host is not the one the
+/// request was sent to (browsers send `Origin` on every cross-site POST).
+fn cross_site(headers: &HeaderMap) -> Option<Response> {
+    let origin = headers.get(header::ORIGIN)?.to_str().ok()?;
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let origin_host = origin
+        .split_once("://")
+        .map(|(_, rest)| rest.trim_end_matches('/'));
+    if origin_host.is_some() && origin_host == host {
+        return None;
+    }
+    Some(
+        (
+            StatusCode::FORBIDDEN,
+            format!("a write from another site ({origin}) is refused\n"),
+        )
+            .into_response(),
+    )
 }
 
 /// Appends one acknowledgement to the audit log.
@@ -293,7 +356,33 @@ async fn events(
 
 #[cfg(test)]
 mod tests {
-    use super::constant_time_eq;
+    use super::{constant_time_eq, cross_site, is_invisible};
+    use axum::http::{header, HeaderMap, HeaderValue};
+
+    #[test]
+    fn invisible_characters_cannot_disguise_a_name() {
+        let disguised = "duty\u{202E}reciffo\u{200B}\u{FEFF}";
+        let shown: String = disguised.chars().filter(|&c| !is_invisible(c)).collect();
+        assert_eq!(shown, "dutyreciffo");
+        assert!("Zoë Öztürk-Ĳsselmeer".chars().all(|c| !is_invisible(c)));
+    }
+
+    #[test]
+    fn only_writes_from_the_page_itself_or_without_an_origin_pass() {
+        let headers = |origin: Option<&'static str>| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::HOST, HeaderValue::from_static("ops.example:8080"));
+            if let Some(origin) = origin {
+                headers.insert(header::ORIGIN, HeaderValue::from_static(origin));
+            }
+            headers
+        };
+        assert!(cross_site(&headers(None)).is_none(), "curl sends no Origin");
+        assert!(cross_site(&headers(Some("https://ops.example:8080"))).is_none());
+        for origin in ["http://evil.example", "null", "http://ops.example:8081"] {
+            assert!(cross_site(&headers(Some(origin))).is_some(), "{origin}");
+        }
+    }
 
     #[test]
     fn tokens_compare_equal_only_when_identical() {

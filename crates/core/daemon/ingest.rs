@@ -226,6 +226,7 @@ impl ConsumerContext for GroupContext {
                 .map(|p| format!("{}/{}", p.topic(), p.partition()))
                 .collect();
             eprintln!("onrust: assigned partitions: {}", names.join(", "));
+            self.live.set_assigned(partitions.count());
             // Where each partition goes on: the group's commit, when another member
             // read on past what this process applied, tells a gap from a handover.
             let committed = consumer
@@ -270,6 +271,7 @@ impl ConsumerContext for GroupContext {
             for element in partitions.elements() {
                 applier.revoked(element.partition());
             }
+            self.live.set_assigned(0);
         }
     }
 }
@@ -461,6 +463,7 @@ fn consume(
         .subscribe(&[kafka.topic.as_str()])
         .with_context(|| format!("subscribing to {:?}", kafka.topic))?;
     live.set_source_connected(true);
+    live.watch_assignment(Duration::from_secs(kafka.unassigned_grace_seconds));
     eprintln!(
         "onrust: consuming {:?} as group {:?} from {}",
         kafka.topic, kafka.group, kafka.brokers

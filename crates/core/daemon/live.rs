@@ -46,6 +46,19 @@ const HISTORY_POINTS: usize = 24 * 12;
 pub const HISTORY_STEP_MINUTES: i64 = 5;
 const HISTORY_STEP_MS: i64 = HISTORY_STEP_MINUTES * 60_000;
 
+/// Checkpoints may fail this long (a store busy, a moment of disk trouble)
+/// before the daemon says it is not ready.
+pub const CHECKPOINT_FAILURE_GRACE: Duration = Duration::from_secs(10);
+
+/// A consumer-group member's partitions, for readiness.
+#[derive(Debug, Clone, Copy)]
+struct Assignment {
+    partitions: usize,
+    /// Since when it has had none (or since it joined).
+    since: Instant,
+    grace: Duration,
+}
+
 /// The daemon's shared state.
 pub struct Live {
     /// Every metric.
@@ -72,6 +85,12 @@ pub struct Live {
     brokers_reachable: AtomicBool,
     /// The latest offset reset of each partition, as logged: `/readyz` shows them.
     offset_resets: Mutex<BTreeMap<i32, String>>,
+    /// A consumer-group member's partitions: how many, since when it has had
+    /// none, and how long that may last before it is not ready (`None`: no group,
+    /// as in the demo).
+    assignment: Mutex<Option<Assignment>>,
+    /// Since when checkpoints fail, and the last error.
+    checkpoint_failure: Mutex<Option<(Instant, String)>>,
     stopping: AtomicBool,
     stop: Notify,
 }
@@ -101,16 +120,101 @@ impl Live {
             source_connected: AtomicBool::new(false),
             brokers_reachable: AtomicBool::new(true),
             offset_resets: Mutex::new(BTreeMap::new()),
+            assignment: Mutex::new(None),
+            checkpoint_failure: Mutex::new(None),
             stopping: AtomicBool::new(false),
             stop: Notify::new(),
         }
     }
 
-    /// Whether `/readyz` says ready: the model is loaded (it is before `Live`
-    /// exists), the source is connected and its brokers are reachable.
-    pub fn ready(&self) -> bool {
-        self.source_connected.load(Ordering::Relaxed)
-            && self.brokers_reachable.load(Ordering::Relaxed)
+    /// Why `/readyz` says not ready, if it does: the model is loaded (it is
+    /// before `Live` exists), so the source not connected, no broker answering, a
+    /// group member left without partitions beyond its grace, or checkpoints
+    /// failing for longer than [`CHECKPOINT_FAILURE_GRACE`].
+    pub fn not_ready(&self) -> Vec<String> {
+        let mut reasons = Vec::new();
+        if !self.source_connected.load(Ordering::Relaxed) {
+            reasons.push("the Kafka source is not connected".to_string());
+        }
+        if !self.brokers_reachable.load(Ordering::Relaxed) {
+            reasons.push("no Kafka broker answers".to_string());
+        }
+        if let Some(assignment) = *self
+            .assignment
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+        {
+            let unassigned = assignment.since.elapsed();
+            if assignment.partitions == 0 && unassigned >= assignment.grace {
+                reasons.push(format!(
+                    "no partition assigned for {}s (kafka.unassigned_grace_seconds {}): the \
+                     group may be rebalancing, or have more members than partitions",
+                    unassigned.as_secs(),
+                    assignment.grace.as_secs()
+                ));
+            }
+        }
+        if let Some((since, error)) = &*self
+            .checkpoint_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+        {
+            if since.elapsed() >= CHECKPOINT_FAILURE_GRACE {
+                reasons.push(format!(
+                    "checkpoints have failed for {}s: {error}",
+                    since.elapsed().as_secs()
+                ));
+            }
+        }
+        reasons
+    }
+
+    /// From now on the source is a consumer-group member, not ready once it has
+    /// had no partition for `grace` (a grace of zero: never for that).
+    pub fn watch_assignment(&self, grace: Duration) {
+        *self
+            .assignment
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Assignment {
+            partitions: 0,
+            since: Instant::now(),
+            grace: if grace.is_zero() {
+                Duration::MAX
+            } else {
+                grace
+            },
+        });
+    }
+
+    /// The group member now has `partitions` partitions.
+    pub fn set_assigned(&self, partitions: usize) {
+        if let Some(assignment) = &mut *self
+            .assignment
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+        {
+            if partitions == 0 && assignment.partitions > 0 {
+                assignment.since = Instant::now();
+            }
+            assignment.partitions = partitions;
+        }
+    }
+
+    /// A checkpoint failed with `error` (`None`: one succeeded).
+    pub fn checkpoint_failed(&self, error: Option<String>) {
+        let mut failure = self
+            .checkpoint_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match error {
+            None => *failure = None,
+            Some(error) => {
+                let since = failure
+                    .as_ref()
+                    .map_or_else(Instant::now, |(since, _)| *since);
+                *failure = Some((since, error));
+            }
+        }
     }
 
     /// Notes that the post that arrived at `arrived` raised the alert event with

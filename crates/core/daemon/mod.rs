@@ -51,6 +51,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     settings.kafka.options.extend(secrets.kafka_options);
     let pipeline =
         Pipeline::new(&settings, settings.pseudonymiser()?)?.across_partitions(&settings);
+    check_state_dir(&settings.state.dir)?;
     if args.check_config {
         println!("{}: configuration is valid", args.config.display());
         return Ok(());
@@ -119,6 +120,30 @@ pub fn run(args: &RunArgs) -> Result<()> {
         live,
         source,
     ))
+}
+
+/// Checks that `state.dir` is a folder this process can write in (creating it
+/// when missing): a probe file is written, synced and removed.
+fn check_state_dir(dir: &std::path::Path) -> Result<()> {
+    let unusable = |error: std::io::Error| {
+        UsageError(format!(
+            "state.dir {}: cannot be written: {error}",
+            dir.display()
+        ))
+    };
+    if dir.exists() && !dir.is_dir() {
+        return Err(UsageError(format!("state.dir {}: is not a folder", dir.display())).into());
+    }
+    std::fs::create_dir_all(dir).map_err(unusable)?;
+    let probe = dir.join(format!(".onrust-write-check-{}", std::process::id()));
+    let written = std::fs::File::create(&probe).and_then(|mut file| {
+        std::io::Write::write_all(&mut file, b"onrust")?;
+        file.sync_all()
+    });
+    let removed = std::fs::remove_file(&probe);
+    written.map_err(unusable)?;
+    removed.map_err(unusable)?;
+    Ok(())
 }
 
 /// Each sink's receiver (see [`Sink::receiver`]); a receiver configured twice gets

@@ -160,8 +160,10 @@ struct RawPost {
     created_at: Option<RawTime>,
     #[serde(default)]
     lang: Option<String>,
+    /// Kept raw and read apart: a coordinate beyond f64 (`1e999`) is a bad
+    /// `geo`, not a message that is not JSON.
     #[serde(default)]
-    geo: Option<RawGeo>,
+    geo: Option<Box<serde_json::value::RawValue>>,
     #[serde(default)]
     place: Option<String>,
     #[serde(default)]
@@ -267,9 +269,9 @@ pub fn decode(
     if post_text.len() > limits.max_text_bytes {
         return Err(Rejection::TextTooLarge);
     }
-    let geo = match raw.geo {
+    let geo = match raw.geo.map(|raw| serde_json::from_str::<RawGeo>(raw.get())) {
         None => None,
-        Some(RawGeo { lat, lon })
+        Some(Ok(RawGeo { lat, lon }))
             if lat.is_finite()
                 && lon.is_finite()
                 && (-90.0..=90.0).contains(&lat)
@@ -399,10 +401,15 @@ mod tests {
             rejected(r#"{"id":"1","text":"x","geo":{"lat":91,"lon":0}}"#),
             "bad_geo"
         );
-        assert_eq!(
-            rejected(r#"{"id":"1","text":"x","geo":{"lat":1}}"#),
-            "wrong_field_type"
-        );
+        // A geo point that is not one, whatever is wrong with it, is a bad geo.
+        for geo in [r#"{"lat":1}"#, r#"{"lat":1e999,"lon":5}"#, r#""Haren""#] {
+            assert_eq!(
+                rejected(&format!(r#"{{"id":"1","text":"x","geo":{geo}}}"#)),
+                "bad_geo",
+                "{geo}"
+            );
+        }
+        assert!(check(r#"{"id":"1","text":"x","geo":null}"#).is_ok_and(|p| p.geo.is_none()));
         assert_eq!(
             rejected(r#"{"id":"1","text":"x","created_at":"yesterday"}"#),
             "bad_created_at"
