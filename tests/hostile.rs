@@ -434,3 +434,102 @@ fn writes_need_the_token_before_the_body_and_come_from_the_same_site_as_json() {
     assert!(page.to_ascii_lowercase().contains("x-frame-options: deny"));
     assert_eq!(daemon.terminate(), Some(0));
 }
+
+#[test]
+fn a_full_disk_stops_checkpoints_until_there_is_room_and_loses_no_alert() {
+    let (broker, receiver, setup) = with_receiver("hostile-disk-full", "full", "");
+    let config = std::fs::read_to_string(&setup.config).expect("config");
+    std::fs::write(
+        &setup.config,
+        config.replace("[state]\n", "[state]\nunhealthy_after_seconds = 3\n"),
+    )
+    .expect("config");
+    // Every checkpoint fails as on a full disk while this file exists.
+    let full = setup.dir.path().join("disk-full");
+    std::fs::write(&full, "").expect("write the failpoint's file");
+    let failpoint = format!("store-full=return({})", full.display());
+    let daemon = Daemon::start(
+        &setup.config,
+        &setup.http,
+        &setup.dir,
+        &[
+            ("ONRUST_TEST_SECRET", "test-webhook-secret"),
+            ("ONRUST_TEST_TOKEN", "test-api-token"),
+            ("FAILPOINTS", &failpoint),
+        ],
+    );
+    broker.produce(TOPIC, scenario());
+    wait_until(
+        "not ready, with the reason",
+        Duration::from_secs(60),
+        || {
+            daemon
+                .get("/readyz")
+                .is_some_and(|(s, body)| s == 503 && body.contains("checkpoints have failed"))
+        },
+    );
+    wait_until("unhealthy for liveness", Duration::from_secs(30), || {
+        daemon.get("/healthz").is_some_and(|(s, _)| s == 503)
+    });
+    assert_eq!(broker.committed("full", TOPIC), None, "nothing committed");
+    assert!(
+        receiver.delivered().is_empty(),
+        "no alert before its checkpoint"
+    );
+
+    std::fs::remove_file(&full).expect("room again");
+    wait_until("healthy and ready again", Duration::from_secs(60), || {
+        daemon.get("/readyz").is_some_and(|(s, _)| s == 200)
+            && daemon.get("/healthz").is_some_and(|(s, _)| s == 200)
+    });
+    wait_for_delivered(&receiver, &daemon, golden().len());
+    assert_golden(&receiver, &daemon.log());
+    assert!(
+        daemon.log().contains("reopened the store"),
+        "{}",
+        daemon.log()
+    );
+    assert_eq!(daemon.terminate(), Some(0));
+}
+
+#[test]
+fn an_empty_or_corrupt_store_is_refused_by_name_until_reset_state() {
+    let broker = Broker::unstarted();
+    let setup = setup("hostile-store", &broker.address(), "store", None, "");
+    let state = setup.dir.path().join("state");
+    std::fs::create_dir_all(&state).expect("state dir");
+    let store = state.join("onrust.redb");
+    for damage in [&b""[..], &[0xA5; 20_000][..]] {
+        std::fs::write(&store, damage).expect("a broken store");
+        let output = crate::support::onrust()
+            .args(["run", "--config", &setup.config.display().to_string()])
+            .env("ONRUST_AUTHOR_KEY", crate::services::AUTHOR_KEY)
+            .env("ONRUST_TEST_TOKEN", "test-api-token")
+            .output()
+            .expect("run onrust");
+        let error = crate::support::stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{error}");
+        assert!(
+            error.contains("onrust.redb cannot be used")
+                && error.contains("--reset-state")
+                && !error.contains("panicked"),
+            "{error}"
+        );
+    }
+    let daemon = Daemon::start_with(
+        &setup.config,
+        &setup.http,
+        &setup.dir,
+        &[("ONRUST_TEST_TOKEN", "test-api-token")],
+        &["--reset-state"],
+    );
+    wait_until("started afresh", Duration::from_secs(30), || {
+        daemon.get("/healthz").is_some_and(|(s, _)| s == 200)
+    });
+    assert!(
+        daemon.log().contains("--reset-state: moved"),
+        "{}",
+        daemon.log()
+    );
+    assert_eq!(daemon.terminate(), Some(0));
+}

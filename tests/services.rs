@@ -624,9 +624,21 @@ pub const AUTHOR_KEY: &str = "a test key to pseudonymise authors";
 impl Daemon {
     /// Starts `onrust run --config CONFIG` with `env`, its log in `dir`.
     pub fn start(config: &Path, http: &str, dir: &TempDir, env: &[(&str, &str)]) -> Daemon {
+        Daemon::start_with(config, http, dir, env, &[])
+    }
+
+    /// As [`Daemon::start`], with more arguments after `--config CONFIG`.
+    pub fn start_with(
+        config: &Path,
+        http: &str,
+        dir: &TempDir,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Daemon {
         let log = dir.path().join(format!("daemon-{}.log", free_port()));
         let child = onrust()
             .args(["run", "--config", &config.display().to_string()])
+            .args(args)
             .env("ONRUST_AUTHOR_KEY", AUTHOR_KEY)
             .envs(env.iter().copied())
             .stdout(Stdio::null())

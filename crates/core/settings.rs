@@ -62,6 +62,9 @@ pub struct StateSettings {
     pub dir: PathBuf,
     /// How often the pipeline's state is checkpointed (and offsets committed).
     pub checkpoint_interval_ms: u64,
+    /// How long checkpoints may fail before `/healthz` says unhealthy (so that
+    /// a liveness probe restarts the daemon), in seconds.
+    pub unhealthy_after_seconds: u64,
 }
 
 impl Default for StateSettings {
@@ -69,6 +72,7 @@ impl Default for StateSettings {
         StateSettings {
             dir: PathBuf::from("state"),
             checkpoint_interval_ms: 1000,
+            unhealthy_after_seconds: 300,
         }
     }
 }
@@ -466,6 +470,9 @@ impl Settings {
         }
         if self.http.protect_reads && self.http.token_env.is_none() {
             return Err("http.protect_reads: needs http.token_env, the token to read with".into());
+        }
+        if self.state.unhealthy_after_seconds == 0 {
+            return Err("state.unhealthy_after_seconds: must be at least 1".into());
         }
         if self.state.checkpoint_interval_ms == 0 {
             return Err("state.checkpoint_interval_ms: must be positive".into());

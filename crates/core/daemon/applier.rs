@@ -357,7 +357,16 @@ impl Applier {
             dead_letters: &self.dead_letters,
             seen: self.pipeline.seen_changes(),
         };
-        self.store.commit(&checkpoint, now_ms)?;
+        if let Err(error) = self.store.commit(&checkpoint, now_ms) {
+            // After a failed write redb refuses every later one until reopened:
+            // reopen now, so that the next attempt can succeed once the disk has
+            // room again (a reopen that fails is tried again after the next).
+            match self.store.reopen() {
+                Ok(()) => eprintln!("onrust: reopened the store after a failed checkpoint"),
+                Err(reopen) => eprintln!("onrust: reopening the store: {reopen:#}"),
+            }
+            return Err(error);
+        }
         self.dead_letters.clear();
         self.pipeline.seen_saved();
         self.dead_letters_stored = self.store.dead_letter_count()?;
@@ -494,7 +503,7 @@ mod tests {
             onrust_signal::Pseudonymiser::new(b"a test key, long enough").expect("key"),
         )
         .expect("pipeline");
-        let store = Arc::new(Store::open(dir).expect("store"));
+        let store = Arc::new(Store::open(dir, false).expect("store"));
         let live = Arc::new(Live::new(
             Metrics::new(10).expect("metrics"),
             Arc::clone(&store),

@@ -87,7 +87,7 @@ impl Sink {
             SinkKind::Webhook { .. } => "webhook",
             SinkKind::Alertmanager => "alertmanager",
         };
-        format!("{kind} {}", self.url)
+        super::store::receiver_key(kind, &self.url)
     }
 }
 

@@ -33,6 +33,8 @@ pub struct Server {
     /// Whether reading the API and the metrics needs the bearer token too (the
     /// page itself, `/healthz` and `/readyz` stay open).
     pub protect_reads: bool,
+    /// How long checkpoints may fail before `/healthz` says unhealthy.
+    pub unhealthy_after: Duration,
 }
 
 /// Every route.
@@ -47,7 +49,7 @@ pub fn router(server: Server) -> Router {
         .route_layer(middleware::from_fn_with_state(server.clone(), guard_reads));
     Router::new()
         .route("/", get(dashboard))
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/api/v1/alerts/{id}/ack", post(ack))
         .merge(reads)
@@ -134,6 +136,17 @@ async fn metrics(State(server): State<Server>) -> Response {
         )
             .into_response(),
         Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{error:#}\n")).into_response(),
+    }
+}
+
+async fn healthz(State(server): State<Server>) -> Response {
+    match server.live.unhealthy(server.unhealthy_after) {
+        None => "ok\n".into_response(),
+        Some(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("unhealthy: {why}\n"),
+        )
+            .into_response(),
     }
 }
 

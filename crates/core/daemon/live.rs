@@ -169,6 +169,22 @@ impl Live {
         reasons
     }
 
+    /// Why `/healthz` says unhealthy, if it does: checkpoints have failed for
+    /// `unhealthy_after` or longer (a liveness probe then restarts the daemon).
+    pub fn unhealthy(&self, unhealthy_after: Duration) -> Option<String> {
+        let failure = self
+            .checkpoint_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let (since, error) = failure.as_ref()?;
+        (since.elapsed() >= unhealthy_after).then(|| {
+            format!(
+                "checkpoints have failed for {}s: {error}",
+                since.elapsed().as_secs()
+            )
+        })
+    }
+
     /// From now on the source is a consumer-group member, not ready once it has
     /// had no partition for `grace` (a grace of zero: never for that).
     pub fn watch_assignment(&self, grace: Duration) {

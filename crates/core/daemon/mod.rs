@@ -36,6 +36,10 @@ pub struct RunArgs {
     /// Check the configuration (and the models, areas and secrets it names), then exit.
     #[arg(long)]
     check_config: bool,
+    /// Start afresh: move the store of `state.dir` aside (a corrupt or empty one
+    /// is refused otherwise), losing its checkpoint, outbox and alert records.
+    #[arg(long)]
+    reset_state: bool,
 }
 
 /// How long shutdown waits for deliveries in flight and open connections.
@@ -56,7 +60,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
         println!("{}: configuration is valid", args.config.display());
         return Ok(());
     }
-    let store = Arc::new(Store::open(&settings.state.dir)?);
+    let store = Arc::new(Store::open(&settings.state.dir, args.reset_state)?);
     let metrics = metrics::Metrics::new(settings.metrics.max_area_series)?;
     let live = Arc::new(Live::new(
         metrics,
@@ -112,14 +116,13 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let ingest_live = Arc::clone(&live);
     let ingest_store = Arc::clone(&store);
     let source = move || ingest::run(applier, ingest_store, &kafka, interval, ingest_live);
-    runtime()?.block_on(serve(
-        &settings.http.listen,
-        settings.http.protect_reads,
-        settings.state.dir.join("audit.jsonl"),
-        sinks,
-        live,
-        source,
-    ))
+    let server = http::Server {
+        live: Arc::clone(&live),
+        audit_log: settings.state.dir.join("audit.jsonl"),
+        protect_reads: settings.http.protect_reads,
+        unhealthy_after: Duration::from_secs(settings.state.unhealthy_after_seconds),
+    };
+    runtime()?.block_on(serve(&settings.http.listen, server, sinks, live, source))
 }
 
 /// Checks that `state.dir` is a folder this process can write in (creating it
@@ -199,7 +202,7 @@ pub fn demo(args: &DemoArgs) -> Result<()> {
     )?;
     let state = std::env::temp_dir().join(format!("onrust-demo-{}", std::process::id()));
     let _cleanup = RemoveOnDrop(state.clone());
-    let store = Arc::new(Store::open(&state)?);
+    let store = Arc::new(Store::open(&state, false)?);
     let metrics = metrics::Metrics::new(settings.metrics.max_area_series)?;
     let live = Arc::new(Live::new(
         metrics,
@@ -222,15 +225,13 @@ pub fn demo(args: &DemoArgs) -> Result<()> {
     );
     runtime()?.block_on(async move {
         tokio::spawn(printer);
-        serve(
-            &args.listen,
-            false,
-            state.join("audit.jsonl"),
-            Vec::new(),
-            live,
-            source,
-        )
-        .await
+        let server = http::Server {
+            live: Arc::clone(&live),
+            audit_log: state.join("audit.jsonl"),
+            protect_reads: false,
+            unhealthy_after: Duration::from_secs(settings.state.unhealthy_after_seconds),
+        };
+        serve(&args.listen, server, Vec::new(), live, source).await
     })
 }
 
@@ -293,8 +294,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 /// stops.
 async fn serve(
     listen: &str,
-    protect_reads: bool,
-    audit_log: PathBuf,
+    server: http::Server,
     sinks: Vec<Sink>,
     live: Arc<Live>,
     source: impl FnOnce() -> Result<()> + Send + 'static,
@@ -304,11 +304,7 @@ async fn serve(
         .map_err(|e| UsageError(format!("http.listen {listen}: {e}")))?;
     let address = listener.local_addr()?;
     eprintln!("onrust: listening on http://{address}");
-    let router = http::router(http::Server {
-        live: Arc::clone(&live),
-        audit_log,
-        protect_reads,
-    });
+    let router = http::router(server);
     let shutdown_live = Arc::clone(&live);
     let server = tokio::spawn(async move {
         axum::serve(listener, router)

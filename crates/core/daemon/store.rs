@@ -5,7 +5,8 @@
 //! resumes from a state, offsets and outbox that agree.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use anyhow::{Context, Result};
 use onrust_signal::dedup::SeenChanges;
@@ -52,6 +53,42 @@ const OFFSETS_KEY: &str = "offsets";
 const INPUTS_KEY: &str = "inputs";
 const SEQUENCE_KEY: &str = "sequence";
 const RECEIVERS_KEY: &str = "receivers";
+
+/// How a receiver is known in the store: `<kind> <URL without credentials,
+/// query or fragment> sha256:<first 16 hex digits of the whole URL's hash>`.
+/// Two URLs that differ only in a secret stay apart, and no secret is stored.
+pub fn receiver_key(kind: &str, url: &str) -> String {
+    use sha2::Digest as _;
+    let shown = match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.set_query(None);
+            parsed.set_fragment(None);
+            parsed.to_string()
+        }
+        Err(_) => "(unparsable URL)".to_string(),
+    };
+    let digest = sha2::Sha256::digest(url.as_bytes());
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{kind} {shown} sha256:{hex}")
+}
+
+/// A registry key of a store from before [`receiver_key`] (`<kind> <URL>`, a
+/// `#N` after it for a receiver configured twice), as it is known now.
+fn migrated_key(key: &str) -> Option<String> {
+    if key.contains(" sha256:") {
+        return None;
+    }
+    let (kind, rest) = key.split_once(' ')?;
+    let (url, repeat) = match rest.split_once(' ') {
+        Some((url, repeat)) if repeat.starts_with('#') => (url, format!(" {repeat}")),
+        Some(_) => return None,
+        None => (rest, String::new()),
+    };
+    url.contains("://")
+        .then(|| format!("{}{repeat}", receiver_key(kind, url)))
+}
 
 /// Which outbox id each receiver has. A receiver keeps its id across restarts
 /// whatever its place in the configuration, so reordering `[[webhooks]]` never
@@ -135,24 +172,148 @@ pub struct CheckpointWrite<'a> {
     pub seen: &'a SeenChanges,
 }
 
+/// The store's file in `state.dir`.
+pub const STORE_FILE: &str = "onrust.redb";
+
 /// The store.
 pub struct Store {
-    db: Database,
+    /// `None` only between closing and reopening (see [`Store::reopen`]).
+    db: RwLock<Option<Arc<Database>>>,
+    path: PathBuf,
 }
 
-impl Store {
-    /// Opens (or creates) the store in `dir`.
-    pub fn open(dir: &Path) -> Result<Store> {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let path = dir.join("onrust.redb");
-        let db = Database::create(&path).map_err(|error| match error {
-            redb::DatabaseError::DatabaseAlreadyOpen => anyhow::anyhow!(
+/// Opens the database at `path`, reading every table once: a corrupt file is
+/// an error naming it (redb panics on some damage: caught here, not a crash).
+fn open_database(path: &Path) -> Result<Database> {
+    let quiet = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let opened = std::panic::catch_unwind(|| -> Result<Database, String> {
+        let db = Database::create(path).map_err(|error| match error {
+            redb::DatabaseError::DatabaseAlreadyOpen => format!(
                 "{} is in use by another onrust: each daemon needs its own state.dir",
                 path.display()
             ),
-            other => anyhow::Error::new(other).context(format!("opening {}", path.display())),
+            other => format!("corrupt: {other}"),
         })?;
-        let txn = db.begin_write()?;
+        read_everything(&db).map_err(|error| format!("corrupt: {error}"))?;
+        Ok(db)
+    });
+    std::panic::set_hook(quiet);
+    match opened {
+        Ok(Ok(db)) => Ok(db),
+        Ok(Err(why)) if why.starts_with("corrupt: ") => Err(broken(path, &why)),
+        Ok(Err(why)) => Err(anyhow::anyhow!(why)),
+        Err(_) => Err(broken(path, "corrupt: reading it failed")),
+    }
+}
+
+/// Reads every entry of every table of the store (those not there yet, in a
+/// new file, are skipped).
+fn read_everything(db: &Database) -> Result<()> {
+    fn read_all<K: redb::Key + 'static, V: redb::Value + 'static>(
+        txn: &redb::ReadTransaction,
+        table: TableDefinition<'_, K, V>,
+    ) -> Result<()> {
+        match txn.open_table(table) {
+            Ok(table) => {
+                for entry in table.iter()? {
+                    entry?;
+                }
+                Ok(())
+            }
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(()),
+            Err(error) => Err(error.into()),
+        }
+    }
+    let txn = db.begin_read()?;
+    read_all(&txn, META)?;
+    read_all(&txn, OUTBOX)?;
+    read_all(&txn, FAILED)?;
+    read_all(&txn, ALERTS)?;
+    read_all(&txn, DEAD_LETTERS)?;
+    read_all(&txn, SEEN)?;
+    Ok(())
+}
+
+/// The error of a store that cannot be used: where, why, what it holds, and
+/// how to start afresh.
+fn broken(path: &Path, why: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "the store {} cannot be used: {why}. It holds the checkpoint (the Kafka offsets \
+         and every area's state and baseline), the alert deliveries not yet sent, the \
+         alerts with their acknowledgements, and the dead letters not yet sent. Restore \
+         it from a backup, or start afresh without them with `onrust run --reset-state` \
+         (it moves the file aside)",
+        path.display()
+    )
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`. A store that is empty (0 bytes),
+    /// unreadable or corrupt is refused with an error that says what it holds,
+    /// never opened as new nor a panic; `reset` (`--reset-state`) first moves
+    /// whatever store there is aside (`onrust.redb.reset-<epoch seconds>`), so the
+    /// daemon starts afresh.
+    pub fn open(dir: &Path, reset: bool) -> Result<Store> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let path = dir.join(STORE_FILE);
+        if reset && path.exists() {
+            let aside = dir.join(format!(
+                "{STORE_FILE}.reset-{}",
+                chrono::Utc::now().timestamp()
+            ));
+            std::fs::rename(&path, &aside)
+                .with_context(|| format!("--reset-state: moving {} aside", path.display()))?;
+            eprintln!(
+                "onrust: --reset-state: moved {} to {}; starting with an empty store",
+                path.display(),
+                aside.display()
+            );
+        }
+        match std::fs::metadata(&path) {
+            Ok(metadata) if metadata.len() == 0 => {
+                return Err(broken(&path, "it is empty (0 bytes)"));
+            }
+            Ok(_) => {
+                if let Err(error) = std::fs::File::open(&path) {
+                    return Err(broken(&path, &format!("it cannot be read: {error}")));
+                }
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => return Err(broken(&path, &format!("it cannot be read: {error}"))),
+        }
+        let db = open_database(&path)?;
+        let store = Store {
+            db: RwLock::new(Some(Arc::new(db))),
+            path,
+        };
+        store.create_tables()?;
+        Ok(store)
+    }
+
+    /// The database, or an error while it is closed (a reopen failed).
+    fn db(&self) -> Result<Arc<Database>> {
+        self.db
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("{} is closed: reopening failed", self.path.display()))
+    }
+
+    /// Closes and opens the store again: after a failed write (a full disk) redb
+    /// refuses every later one, even once space is free, until it is reopened.
+    /// Fails (and is tried again later) while another thread still uses the
+    /// old handle.
+    pub fn reopen(&self) -> Result<()> {
+        let mut db = self.db.write().unwrap_or_else(PoisonError::into_inner);
+        // The old handle must be gone before the file can be opened again.
+        *db = None;
+        *db = Some(Arc::new(open_database(&self.path)?));
+        Ok(())
+    }
+
+    fn create_tables(&self) -> Result<()> {
+        let txn = self.db()?.begin_write()?;
         txn.open_table(META)?;
         txn.open_table(OUTBOX)?;
         txn.open_table(FAILED)?;
@@ -160,12 +321,12 @@ impl Store {
         txn.open_table(DEAD_LETTERS)?;
         txn.open_table(SEEN)?;
         txn.commit()?;
-        Ok(Store { db })
+        Ok(())
     }
 
     /// The last checkpoint, if there is one.
     pub fn checkpoint(&self) -> Result<Option<Checkpoint>> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let meta = txn.open_table(META)?;
         let Some(engine) = meta.get(ENGINE_KEY)? else {
             return Ok(None);
@@ -192,12 +353,22 @@ impl Store {
     /// sent elsewhere; the second number says how many. A store from before this
     /// registry had the receivers' positions as ids: it keeps them.
     pub fn receiver_ids(&self, receivers: &[String], now_ms: i64) -> Result<(Vec<u32>, u64)> {
-        let txn = self.db.begin_write()?;
+        let txn = self.db()?.begin_write()?;
         let mut given_up = 0;
         let ids = {
             let mut meta = txn.open_table(META)?;
             let mut registry: Receivers = match meta.get(RECEIVERS_KEY)? {
-                Some(bytes) => serde_json::from_slice(bytes.value()).context("stored receivers")?,
+                Some(bytes) => {
+                    let mut stored: Receivers =
+                        serde_json::from_slice(bytes.value()).context("stored receivers")?;
+                    // Receivers stored with their URLs in clear (credentials, tokens
+                    // in the query): known by their key from now on, the URLs gone.
+                    stored.ids = std::mem::take(&mut stored.ids)
+                        .into_iter()
+                        .map(|(key, id)| (migrated_key(&key).unwrap_or(key), id))
+                        .collect();
+                    stored
+                }
                 None => Receivers {
                     ids: receivers
                         .iter()
@@ -272,6 +443,16 @@ impl Store {
     /// receiver (by outbox id) for each of `events`, the alerts' records, and the
     /// dead letters of the messages it moves past.
     pub fn commit(&self, checkpoint: &CheckpointWrite<'_>, now_ms: i64) -> Result<()> {
+        // Fault injection for the tests: `FAILPOINTS=store-full=return(FILE)`
+        // fails every checkpoint as a full disk would while FILE exists (a no-op
+        // unless that variable is set).
+        if fail::eval("store-full", |file| {
+            file.is_some_and(|file| Path::new(&file).exists())
+        }) == Some(true)
+        {
+            return Err(std::io::Error::from(std::io::ErrorKind::StorageFull))
+                .with_context(|| format!("writing {}", self.path.display()));
+        }
         let CheckpointWrite {
             engine,
             offsets,
@@ -281,7 +462,7 @@ impl Store {
             dead_letters,
             seen,
         } = *checkpoint;
-        let txn = self.db.begin_write()?;
+        let txn = self.db()?.begin_write()?;
         {
             let mut table = txn.open_table(SEEN)?;
             for &key in &seen.added {
@@ -346,7 +527,7 @@ impl Store {
     /// The posts seen lately, as the checkpoints wrote them: (event minute,
     /// fingerprint).
     pub fn seen_ids(&self) -> Result<Vec<(i64, u64)>> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let table = txn.open_table(SEEN)?;
         let mut out = Vec::with_capacity(table.len()? as usize);
         for entry in table.iter()? {
@@ -357,7 +538,7 @@ impl Store {
 
     /// Up to `limit` dead letters waiting, oldest first, with their sequence numbers.
     pub fn dead_letters(&self, limit: usize) -> Result<Vec<(u64, DeadLetter)>> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let table = txn.open_table(DEAD_LETTERS)?;
         let mut out = Vec::new();
         for entry in table.iter()?.take(limit) {
@@ -371,7 +552,7 @@ impl Store {
 
     /// Dead letters waiting.
     pub fn dead_letter_count(&self) -> Result<u64> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         Ok(txn.open_table(DEAD_LETTERS)?.len()?)
     }
 
@@ -380,7 +561,7 @@ impl Store {
         if sequences.is_empty() {
             return Ok(());
         }
-        let txn = self.db.begin_write()?;
+        let txn = self.db()?.begin_write()?;
         {
             let mut table = txn.open_table(DEAD_LETTERS)?;
             for &sequence in sequences {
@@ -393,7 +574,7 @@ impl Store {
 
     /// Replaces a waiting dead letter (by one reduced to its record).
     pub fn replace_dead_letter(&self, sequence: u64, letter: &DeadLetter) -> Result<()> {
-        let txn = self.db.begin_write()?;
+        let txn = self.db()?.begin_write()?;
         txn.open_table(DEAD_LETTERS)?
             .insert(sequence, letter.encode().as_slice())?;
         txn.commit()?;
@@ -402,7 +583,7 @@ impl Store {
 
     /// Up to `limit` deliveries waiting for `sink`, oldest first.
     pub fn pending(&self, sink: u32, limit: usize) -> Result<Vec<(u64, Delivery)>> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let outbox = txn.open_table(OUTBOX)?;
         let mut out = Vec::new();
         for entry in outbox.range((sink, 0)..=(sink, u64::MAX))?.take(limit) {
@@ -415,13 +596,13 @@ impl Store {
 
     /// Deliveries waiting, over all sinks.
     pub fn pending_count(&self) -> Result<u64> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         Ok(txn.open_table(OUTBOX)?.len()?)
     }
 
     /// Removes a delivered entry.
     pub fn delivered(&self, sink: u32, sequence: u64) -> Result<()> {
-        let txn = self.db.begin_write()?;
+        let txn = self.db()?.begin_write()?;
         txn.open_table(OUTBOX)?.remove((sink, sequence))?;
         txn.commit()?;
         Ok(())
@@ -429,7 +610,7 @@ impl Store {
 
     /// Records a failed attempt of an entry that will be tried again.
     pub fn retry_later(&self, sink: u32, sequence: u64, delivery: &Delivery) -> Result<()> {
-        let txn = self.db.begin_write()?;
+        let txn = self.db()?.begin_write()?;
         txn.open_table(OUTBOX)?
             .insert((sink, sequence), serde_json::to_vec(delivery)?.as_slice())?;
         txn.commit()?;
@@ -438,7 +619,7 @@ impl Store {
 
     /// Moves an entry that will never be delivered to the failed table.
     pub fn give_up(&self, sink: u32, sequence: u64, delivery: &Delivery) -> Result<()> {
-        let txn = self.db.begin_write()?;
+        let txn = self.db()?.begin_write()?;
         txn.open_table(OUTBOX)?.remove((sink, sequence))?;
         txn.open_table(FAILED)?
             .insert((sink, sequence), serde_json::to_vec(delivery)?.as_slice())?;
@@ -456,7 +637,7 @@ impl Store {
 
     /// Every alert record, in id order.
     fn records(&self) -> Result<Vec<AlertRecord>> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let table = txn.open_table(ALERTS)?;
         let mut out = Vec::new();
         for entry in table.iter()? {
@@ -496,7 +677,7 @@ impl Store {
         {
             return Ok(());
         }
-        let txn = self.db.begin_write()?;
+        let txn = self.db()?.begin_write()?;
         {
             let mut table = txn.open_table(ALERTS)?;
             for id in &removed {
@@ -529,7 +710,7 @@ impl Store {
         evidence_before_ms: i64,
         removed_before_ms: i64,
     ) -> Result<FailedExpiry> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let table = txn.open_table(FAILED)?;
         let mut expiry = FailedExpiry::default();
         for entry in table.iter()? {
@@ -560,7 +741,7 @@ impl Store {
 
     /// Records who acknowledged an alert and when; `None` when there is no such alert.
     pub fn ack(&self, id: &str, by: &str, at: &str) -> Result<Option<AlertRecord>> {
-        let txn = self.db.begin_write()?;
+        let txn = self.db()?.begin_write()?;
         let record = {
             let mut table = txn.open_table(ALERTS)?;
             let current: Option<AlertRecord> = match table.get(id)? {
@@ -606,7 +787,7 @@ mod tests {
             std::process::id(),
             fastrand::u64(..)
         ));
-        (Store::open(&dir).expect("store opens"), dir)
+        (Store::open(&dir, false).expect("store opens"), dir)
     }
 
     /// Stores `events` raised at `at_ms` for `receivers`, with no engine state of
@@ -635,6 +816,102 @@ mod tests {
     }
 
     #[test]
+    fn receivers_stored_with_secrets_in_their_urls_keep_their_ids_and_lose_the_secrets() {
+        let (store, dir) = open();
+        let url = "https://user:pw@hooks.example/x?token=s3cret";
+        let old = Receivers {
+            ids: [
+                (format!("webhook {url}"), 4),
+                (format!("webhook {url} #2"), 6),
+            ]
+            .into(),
+            next: 7,
+        };
+        {
+            let txn = store.db().expect("open").begin_write().expect("write");
+            txn.open_table(META)
+                .expect("meta")
+                .insert(
+                    RECEIVERS_KEY,
+                    serde_json::to_vec(&old).expect("JSON").as_slice(),
+                )
+                .expect("insert");
+            txn.commit().expect("commit");
+        }
+        let key = receiver_key("webhook", url);
+        assert!(
+            key.starts_with("webhook https://hooks.example/x sha256:"),
+            "{key}"
+        );
+        let (ids, given_up) = store
+            .receiver_ids(&[key.clone(), format!("{key} #2")], 0)
+            .expect("ids");
+        assert_eq!((ids, given_up), (vec![4, 6], 0));
+        let txn = store.db().expect("open").begin_read().expect("read");
+        let meta = txn.open_table(META).expect("meta");
+        let stored = meta.get(RECEIVERS_KEY).expect("get").expect("registry");
+        let text = String::from_utf8_lossy(stored.value()).into_owned();
+        assert!(!text.contains("s3cret") && !text.contains("pw@"), "{text}");
+        // Another secret is another receiver.
+        assert_ne!(
+            receiver_key("webhook", "https://hooks.example/x?token=other"),
+            key
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn an_empty_or_corrupt_store_is_refused_by_name_and_reset_moves_it_aside() {
+        let dir = std::env::temp_dir().join(format!("onrust-store-broken-{}", fastrand::u64(..)));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join(STORE_FILE);
+        std::fs::write(&path, b"").expect("empty file");
+        let error = Store::open(&dir, false).err().expect("refused").to_string();
+        assert!(
+            error.contains("empty (0 bytes)") && error.contains("--reset-state"),
+            "{error}"
+        );
+        // A store with data, then its pages overwritten in the middle.
+        std::fs::remove_file(&path).expect("remove");
+        let store = Store::open(&dir, false).expect("new store");
+        raise(&store, &[event("a", "firing")], &[0], 0);
+        drop(store);
+        let mut bytes = std::fs::read(&path).expect("read");
+        let middle = bytes.len() / 2;
+        for byte in &mut bytes[middle.saturating_sub(4096)..middle + 4096] {
+            *byte = 0xA5;
+        }
+        std::fs::write(&path, &bytes).expect("corrupt it");
+        let truncated = &bytes[..bytes.len() / 3];
+        for damaged in [bytes.as_slice(), truncated] {
+            std::fs::write(&path, damaged).expect("damage");
+            match Store::open(&dir, false) {
+                Err(error) => {
+                    let error = format!("{error:#}");
+                    assert!(error.contains("cannot be used"), "{error}");
+                }
+                // redb may repair some damage from its second commit slot: then
+                // the store must read as a whole.
+                Ok(store) => {
+                    store.alerts(0).expect("a repaired store reads");
+                }
+            }
+        }
+        let store = Store::open(&dir, true).expect("reset");
+        assert!(store.alerts(0).expect("alerts").is_empty());
+        let aside = std::fs::read_dir(&dir)
+            .expect("list")
+            .filter_map(Result::ok)
+            .any(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("onrust.redb.reset-")
+            });
+        assert!(aside, "the old store is kept aside");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
     fn dead_letters_wait_in_order_until_sent_and_survive_a_reopen() {
         let (store, dir) = open();
         let letter = |offset: i64, payload: &[u8]| {
@@ -649,7 +926,7 @@ mod tests {
         );
         write(&store, &[], &[], &[letter(9, b"[1]")], 0);
         drop(store);
-        let store = Store::open(&dir).expect("reopens");
+        let store = Store::open(&dir, false).expect("reopens");
         let waiting = store.dead_letters(10).expect("waiting");
         let offsets: Vec<i64> = waiting.iter().map(|(_, l)| l.offset).collect();
         assert_eq!(offsets, [5, 6, 9]);
@@ -676,7 +953,7 @@ mod tests {
     }
 
     fn failed_bodies(store: &Store) -> Vec<AlertEvent> {
-        let txn = store.db.begin_read().expect("read");
+        let txn = store.db().expect("open").begin_read().expect("read");
         let table = txn.open_table(FAILED).expect("failed table");
         let mut out = Vec::new();
         for entry in table.iter().expect("iterate") {
@@ -764,9 +1041,9 @@ mod tests {
     fn a_receiver_keeps_its_deliveries_whatever_its_place_in_the_configuration() {
         let (store, dir) = open();
         let (a, b, c) = (
-            "webhook http://a".to_string(),
-            "webhook http://b".to_string(),
-            "alertmanager http://c".to_string(),
+            receiver_key("webhook", "http://a"),
+            receiver_key("webhook", "http://b"),
+            receiver_key("alertmanager", "http://c"),
         );
         let (ids, _) = store.receiver_ids(&[a.clone(), b.clone()], 0).expect("ids");
         assert_eq!(ids, [0, 1], "a first start numbers them in order");
@@ -787,7 +1064,7 @@ mod tests {
         let (ids, given_up) = store.receiver_ids(&[a.clone(), c.clone()], 2).expect("ids");
         assert_eq!((ids.clone(), given_up), (vec![0, 2], 1));
         assert_eq!(store.pending_count().expect("count"), 0);
-        let txn = store.db.begin_read().expect("read");
+        let txn = store.db().expect("open").begin_read().expect("read");
         let errors: Vec<Option<String>> = txn
             .open_table(FAILED)
             .expect("failed table")
@@ -799,10 +1076,7 @@ mod tests {
                 delivery.error
             })
             .collect();
-        assert_eq!(
-            errors,
-            [Some("webhook http://b is no longer configured".to_string())]
-        );
+        assert_eq!(errors, [Some(format!("{b} is no longer configured"))]);
         // And a receiver added again later gets a new id, not b's old one.
         let (ids, _) = store.receiver_ids(&[a, b, c], 3).expect("ids");
         assert_eq!(ids, [0, 3, 2]);
