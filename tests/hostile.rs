@@ -350,6 +350,20 @@ fn a_group_member_without_partitions_is_not_ready_after_its_grace() {
     assert_eq!(two.terminate(), Some(0));
 }
 
+/// The status line of `GET path` (an event stream never ends: only its first
+/// line is read).
+fn status_line(address: &str, path: &str) -> String {
+    use std::io::{BufRead, Write};
+    let mut stream = std::net::TcpStream::connect(address).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\n\r\n").expect("write");
+    let mut line = String::new();
+    let _ = std::io::BufReader::new(stream).read_line(&mut line);
+    line
+}
+
 /// Sends `head` (a request line and headers, no body) and reads what comes back
 /// within five seconds.
 fn raw_request(address: &str, head: &str) -> String {
@@ -531,5 +545,70 @@ fn an_empty_or_corrupt_store_is_refused_by_name_until_reset_state() {
         "{}",
         daemon.log()
     );
+    assert_eq!(daemon.terminate(), Some(0));
+}
+
+#[test]
+fn idle_and_greedy_clients_and_other_hosts_cannot_take_the_http_server() {
+    use std::io::Read;
+    let broker = Broker::unstarted();
+    let setup = setup("hostile-http-limits", &broker.address(), "limits", None, "");
+    let config = std::fs::read_to_string(&setup.config).expect("config");
+    std::fs::write(
+        &setup.config,
+        config.replace(
+            "[http]\n",
+            "[http]\nmax_connections_per_client = 5\nidle_timeout_seconds = 2\nmax_event_clients = 2\n",
+        ),
+    )
+    .expect("config");
+    let daemon = start(&setup);
+    wait_until("the HTTP server", Duration::from_secs(30), || {
+        daemon.get("/healthz").is_some_and(|(s, _)| s == 200)
+    });
+    let closed = |stream: &mut std::net::TcpStream| {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let mut byte = [0u8; 1];
+        matches!(stream.read(&mut byte), Ok(0) | Err(_))
+    };
+    // Five idle connections are all one client may hold: a sixth is closed at once.
+    let mut idle: Vec<std::net::TcpStream> = (0..5)
+        .map(|_| std::net::TcpStream::connect(&setup.http).expect("connect"))
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut sixth = std::net::TcpStream::connect(&setup.http).expect("connect");
+    let started = std::time::Instant::now();
+    assert!(closed(&mut sixth), "the sixth connection is closed");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "at once, not when idle"
+    );
+    // The idle ones are closed after the idle timeout, and the server answers.
+    for stream in &mut idle {
+        assert!(closed(stream), "an idle connection is closed");
+    }
+    assert_eq!(daemon.get("/healthz").map(|(s, _)| s), Some(200));
+    assert!(daemon.metric("onrust_http_connections_refused_total") >= 1.0);
+    // Two event-stream clients at most.
+    let first = crate::services::EventStream::open(&setup.http, "/api/v1/events");
+    let second = crate::services::EventStream::open(&setup.http, "/api/v1/events");
+    wait_until("two event clients", Duration::from_secs(10), || {
+        first.text().contains("event: areas") && second.text().contains("event: areas")
+    });
+    let third = status_line(&setup.http, "/api/v1/events");
+    assert!(third.contains(" 503 "), "{third}");
+    // A request for another host (a DNS name rebound to 127.0.0.1) is refused.
+    let rebound = raw_request(
+        &setup.http,
+        "GET /api/v1/alerts HTTP/1.1\r\nHost: evil.example:8080\r\nConnection: close\r\n\r\n",
+    );
+    assert!(rebound.starts_with("HTTP/1.1 421"), "{rebound}");
+    let by_name = raw_request(
+        &setup.http,
+        "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    );
+    assert!(by_name.starts_with("HTTP/1.1 200"), "{by_name}");
     assert_eq!(daemon.terminate(), Some(0));
 }

@@ -213,6 +213,17 @@ pub struct HttpSettings {
     /// Whether reading the API, its events and the metrics needs the token too.
     #[serde(deserialize_with = "strict_bool")]
     pub protect_reads: bool,
+    /// Open connections, at most.
+    pub max_connections: usize,
+    /// Open connections from one client address, at most.
+    pub max_connections_per_client: usize,
+    /// A connection without a byte read or written this long is closed (seconds).
+    pub idle_timeout_seconds: u64,
+    /// Clients of `/api/v1/events` at once, at most.
+    pub max_event_clients: usize,
+    /// Host names (with or without a port) requests may be addressed to; empty:
+    /// the loopback names when `listen` is a loopback address, any otherwise.
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for HttpSettings {
@@ -221,6 +232,11 @@ impl Default for HttpSettings {
             listen: "127.0.0.1:8080".into(),
             token_env: None,
             protect_reads: false,
+            max_connections: 512,
+            max_connections_per_client: 128,
+            idle_timeout_seconds: 60,
+            max_event_clients: 256,
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -467,6 +483,22 @@ impl Settings {
                 "http.listen: {:?} is not an address and port such as 127.0.0.1:8080",
                 self.http.listen
             ));
+        }
+        for (key, value) in [
+            ("http.max_connections", self.http.max_connections),
+            (
+                "http.max_connections_per_client",
+                self.http.max_connections_per_client,
+            ),
+            (
+                "http.idle_timeout_seconds",
+                self.http.idle_timeout_seconds as usize,
+            ),
+            ("http.max_event_clients", self.http.max_event_clients),
+        ] {
+            if value == 0 {
+                return Err(format!("{key}: must be at least 1"));
+            }
         }
         if self.http.protect_reads && self.http.token_env.is_none() {
             return Err("http.protect_reads: needs http.token_env, the token to read with".into());

@@ -4,6 +4,7 @@
 use std::convert::Infallible;
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +15,6 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use futures_util::Stream;
 use serde::Deserialize;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::StreamExt;
@@ -35,6 +35,34 @@ pub struct Server {
     pub protect_reads: bool,
     /// How long checkpoints may fail before `/healthz` says unhealthy.
     pub unhealthy_after: Duration,
+    /// The host names requests may be addressed to (lower case, no port);
+    /// empty: any.
+    pub allowed_hosts: Arc<Vec<String>>,
+    /// Event-stream clients at once, at most.
+    pub max_event_clients: usize,
+    /// Event-stream clients now.
+    pub event_clients: Arc<AtomicUsize>,
+    /// How often an idle event stream gets a comment: well within the idle
+    /// timeout, so that a client that reads is never taken for an idle one.
+    pub keep_alive: Duration,
+}
+
+impl Server {
+    /// The host names a server listening on `listen` answers to when
+    /// `http.allowed_hosts` is empty: the loopback names on a loopback
+    /// address (so a DNS name rebound to 127.0.0.1 reads nothing), any otherwise.
+    pub fn default_hosts(listen: &str) -> Vec<String> {
+        let loopback = listen
+            .parse::<std::net::SocketAddr>()
+            .is_ok_and(|address| address.ip().is_loopback());
+        if loopback {
+            ["localhost", "127.0.0.1", "[::1]"]
+                .map(String::from)
+                .to_vec()
+        } else {
+            Vec::new()
+        }
+    }
 }
 
 /// Every route.
@@ -53,7 +81,42 @@ pub fn router(server: Server) -> Router {
         .route("/readyz", get(readyz))
         .route("/api/v1/alerts/{id}/ack", post(ack))
         .merge(reads)
+        .layer(middleware::from_fn_with_state(server.clone(), check_host))
         .with_state(server)
+}
+
+/// Refuses a request addressed to a host not allowed (421): a page whose DNS
+/// name was rebound to this address cannot read alerts and evidence through a
+/// browser.
+async fn check_host(State(server): State<Server>, request: Request, next: Next) -> Response {
+    if !server.allowed_hosts.is_empty() {
+        let host = request
+            .headers()
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .map(host_name)
+            .unwrap_or_default();
+        if !server.allowed_hosts.contains(&host) {
+            return (
+                StatusCode::MISDIRECTED_REQUEST,
+                format!("host {host:?} is not one this server answers to (http.allowed_hosts)\n"),
+            )
+                .into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// A `Host` header's name, lower case, without its port.
+pub fn host_name(host: &str) -> String {
+    let host = host.trim().to_ascii_lowercase();
+    if host.starts_with('[') {
+        // [::1]:8080
+        return host
+            .split_once(']')
+            .map_or(host.clone(), |(name, _)| format!("{name}]"));
+    }
+    host.split(':').next().unwrap_or_default().to_string()
 }
 
 /// The token as a query parameter: browsers' `EventSource` cannot send headers,
@@ -353,18 +416,56 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-async fn events(
-    State(server): State<Server>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+/// One event-stream client, counted while it is connected.
+struct EventClient(Arc<AtomicUsize>);
+
+impl Drop for EventClient {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+async fn events(State(server): State<Server>) -> Response {
+    let clients = Arc::clone(&server.event_clients);
+    if clients.fetch_add(1, Ordering::Relaxed) >= server.max_event_clients {
+        clients.fetch_sub(1, Ordering::Relaxed);
+        server
+            .live
+            .metrics
+            .event_clients_refused
+            .with_label_values(&["full"])
+            .inc();
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "30")],
+            "too many event-stream clients (http.max_event_clients)\n",
+        )
+            .into_response();
+    }
+    let client = EventClient(clients);
     let snapshot = serde_json::to_string(&server.live.areas()).unwrap_or_else(|_| "[]".into());
-    let first = tokio_stream::once(Ok(Event::default().event("areas").data(snapshot)));
-    let changes = BroadcastStream::new(server.live.changes.subscribe()).filter_map(|change| {
-        // A subscriber that fell behind misses changes: the next `areas` catches up.
-        change
-            .ok()
-            .map(|c| Ok(Event::default().event(c.kind).data(c.data)))
+    let first = tokio_stream::once(Ok::<Event, Infallible>(
+        Event::default().event("areas").data(snapshot),
+    ));
+    let live = Arc::clone(&server.live);
+    // A client that fell a whole channel behind (it reads too slowly) is
+    // dropped rather than buffered for: it reconnects and gets a fresh `areas`.
+    let changes = BroadcastStream::new(server.live.changes.subscribe()).map_while(move |change| {
+        let _connected = &client;
+        match change {
+            Ok(change) => Some(Ok(Event::default().event(change.kind).data(change.data))),
+            Err(_) => {
+                live.metrics
+                    .event_clients_refused
+                    .with_label_values(&["slow"])
+                    .inc();
+                None
+            }
+        }
     });
-    Sse::new(first.chain(changes)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    Sse::new(first.chain(changes))
+        .keep_alive(KeepAlive::new().interval(server.keep_alive))
+        .into_response()
 }
 
 #[cfg(test)]

@@ -72,7 +72,9 @@ pub struct Live {
     /// The bearer token for mutating calls, when one is configured.
     pub token: Option<String>,
     /// The areas' outlines (GeoJSON text) for the dashboard's map.
-    pub geometry: String,
+    /// Encoded once: every request shares these bytes (a copy per request let
+    /// forty slow readers of a large file take gigabytes).
+    pub geometry: axum::body::Bytes,
     areas: RwLock<Vec<AreaFigures>>,
     history: RwLock<HashMap<String, VecDeque<HistoryPoint>>>,
     /// Alert events raised by this process and not yet through every sink: when
@@ -105,9 +107,11 @@ impl Live {
         geometry: Option<&str>,
     ) -> Live {
         Live {
-            geometry: geometry
-                .unwrap_or(r#"{"type":"FeatureCollection","features":[]}"#)
-                .to_string(),
+            geometry: axum::body::Bytes::from(
+                geometry
+                    .unwrap_or(r#"{"type":"FeatureCollection","features":[]}"#)
+                    .to_string(),
+            ),
             metrics,
             store,
             outbox: watch::channel(0).0,

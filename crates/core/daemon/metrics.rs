@@ -74,6 +74,12 @@ pub struct Metrics {
     /// `onrust_posts_duplicate_total`: posts whose id (per source) was seen
     /// before, not counted again.
     pub duplicates: IntCounter,
+    /// `onrust_http_connections_refused_total`: connections closed at once, their
+    /// client holding `http.max_connections_per_client` already.
+    pub http_connections_refused: IntCounter,
+    /// `onrust_http_event_clients_refused_total`: `/api/v1/events` clients refused
+    /// (503) beyond `http.max_event_clients`, or dropped for reading too slowly.
+    pub event_clients_refused: IntCounterVec,
     /// `onrust_dead_letters_waiting`: dead letters in the store, not yet
     /// acknowledged by the dead-letter topic.
     pub dead_letters_waiting: IntGauge,
@@ -268,6 +274,15 @@ impl Metrics {
             duplicates: counter(
                 "onrust_posts_duplicate_total",
                 "Posts whose id (per source) was seen before, not counted again",
+            )?,
+            http_connections_refused: counter(
+                "onrust_http_connections_refused_total",
+                "HTTP connections closed at once: their client holds the most allowed",
+            )?,
+            event_clients_refused: counter_vec(
+                "onrust_http_event_clients_refused_total",
+                "Event-stream clients refused beyond the cap (full) or dropped for reading too slowly (slow)",
+                &["why"],
             )?,
             dead_letters_waiting: gauge(
                 "onrust_dead_letters_waiting",

@@ -9,6 +9,7 @@ mod delivery;
 mod demo;
 mod http;
 mod ingest;
+mod listener;
 mod live;
 mod metrics;
 mod store;
@@ -121,8 +122,50 @@ pub fn run(args: &RunArgs) -> Result<()> {
         audit_log: settings.state.dir.join("audit.jsonl"),
         protect_reads: settings.http.protect_reads,
         unhealthy_after: Duration::from_secs(settings.state.unhealthy_after_seconds),
+        allowed_hosts: Arc::new(allowed_hosts(&settings.http)),
+        max_event_clients: settings.http.max_event_clients,
+        event_clients: Arc::default(),
+        keep_alive: keep_alive(&settings.http),
     };
-    runtime()?.block_on(serve(&settings.http.listen, server, sinks, live, source))
+    let limits = connection_limits(&settings.http);
+    runtime()?.block_on(serve(
+        &settings.http.listen,
+        limits,
+        server,
+        sinks,
+        live,
+        source,
+    ))
+}
+
+/// The host names requests may be addressed to: `http.allowed_hosts` (their
+/// names, lower case, without ports), else the defaults for `http.listen`.
+fn allowed_hosts(http: &crate::settings::HttpSettings) -> Vec<String> {
+    if http.allowed_hosts.is_empty() {
+        http::Server::default_hosts(&http.listen)
+    } else {
+        http.allowed_hosts
+            .iter()
+            .map(|host| http::host_name(host))
+            .collect()
+    }
+}
+
+/// The event streams' keep-alive: every 15 s, or a third of the idle timeout
+/// when that is shorter.
+fn keep_alive(http: &crate::settings::HttpSettings) -> Duration {
+    Duration::from_secs(15).min(Duration::from_millis(
+        http.idle_timeout_seconds.saturating_mul(1000) / 3,
+    ))
+}
+
+/// The HTTP connection limits of `[http]`.
+fn connection_limits(http: &crate::settings::HttpSettings) -> listener::ConnectionLimits {
+    listener::ConnectionLimits {
+        max_connections: http.max_connections,
+        max_per_client: http.max_connections_per_client,
+        idle_timeout: Duration::from_secs(http.idle_timeout_seconds),
+    }
 }
 
 /// Checks that `state.dir` is a folder this process can write in (creating it
@@ -230,8 +273,13 @@ pub fn demo(args: &DemoArgs) -> Result<()> {
             audit_log: state.join("audit.jsonl"),
             protect_reads: false,
             unhealthy_after: Duration::from_secs(settings.state.unhealthy_after_seconds),
+            allowed_hosts: Arc::new(http::Server::default_hosts(&args.listen)),
+            max_event_clients: settings.http.max_event_clients,
+            event_clients: Arc::default(),
+            keep_alive: keep_alive(&settings.http),
         };
-        serve(&args.listen, server, Vec::new(), live, source).await
+        let limits = connection_limits(&settings.http);
+        serve(&args.listen, limits, server, Vec::new(), live, source).await
     })
 }
 
@@ -294,6 +342,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 /// stops.
 async fn serve(
     listen: &str,
+    limits: listener::ConnectionLimits,
     server: http::Server,
     sinks: Vec<Sink>,
     live: Arc<Live>,
@@ -306,10 +355,14 @@ async fn serve(
     eprintln!("onrust: listening on http://{address}");
     let router = http::router(server);
     let shutdown_live = Arc::clone(&live);
+    let serve_live = Arc::clone(&live);
     let server = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move { shutdown_live.stopped().await })
-            .await
+        axum::serve(
+            listener::GuardedListener::new(listener, limits, serve_live),
+            router,
+        )
+        .with_graceful_shutdown(async move { shutdown_live.stopped().await })
+        .await
     });
     let workers: Vec<_> = sinks
         .into_iter()
