@@ -5,8 +5,9 @@
 //! after a checkpoint (engine state + the offsets and watermarks it covers + the
 //! deliveries of the alerts it raised, one transaction) is in the store. After a
 //! crash, messages the broker hands out again below the checkpoint's offsets are
-//! skipped: the restored state already counts them. Rejected messages go to the
-//! dead-letter topic, which is flushed before the checkpoint that moves past them.
+//! skipped: the restored state already counts them. Rejected messages become dead
+//! letters in that same checkpoint; a thread of their own (`dead_letters`) sends
+//! them to the dead-letter topic, never holding up a checkpoint.
 //!
 //! A checkpointed position that no longer exists on the broker (beyond the
 //! partition's end, or before its log start: the topic was recreated, the broker

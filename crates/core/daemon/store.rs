@@ -1,8 +1,10 @@
 //! The daemon's embedded store (redb, one file): the engine's checkpoint with the
 //! Kafka offsets it covers, the outbox of alert deliveries, the alerts shown by the
-//! API with their acknowledgements. A checkpoint, its offsets and the deliveries of
-//! the alerts it raised are written in one transaction: after a crash the daemon
-//! resumes from a state, offsets and outbox that agree.
+//! API with their acknowledgements, the dead letters not yet sent and the post ids
+//! seen lately. A checkpoint, its offsets, the deliveries of the alerts it raised,
+//! its dead letters and the ids it saw are written in one transaction: after a
+//! crash the daemon resumes from a state, offsets and outbox that agree. A store
+//! that cannot be read is refused by name; one whose writes failed is reopened.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
