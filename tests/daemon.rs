@@ -108,15 +108,33 @@ checkpoint_interval_ms = 200
 }
 
 pub(crate) fn start(setup: &Setup) -> Daemon {
-    Daemon::start(
-        &setup.config,
-        &setup.http,
-        &setup.dir,
-        &[("ONRUST_TEST_SECRET", SECRET), ("ONRUST_TEST_TOKEN", TOKEN)],
-    )
+    start_with_env(setup, &[])
 }
 
-fn broker_with_topics() -> Broker {
+/// As [`start`], with more environment variables (`FAILPOINTS`, say).
+pub(crate) fn start_with_env(setup: &Setup, env: &[(&str, &str)]) -> Daemon {
+    let mut all = vec![("ONRUST_TEST_SECRET", SECRET), ("ONRUST_TEST_TOKEN", TOKEN)];
+    all.extend_from_slice(env);
+    Daemon::start(&setup.config, &setup.http, &setup.dir, &all)
+}
+
+impl Setup {
+    /// Adds `keys` (TOML lines) to the configuration's `[section]`: the extra
+    /// TOML of [`setup`] cannot, for a section it already writes.
+    pub(crate) fn amend(&self, section: &str, keys: &str) {
+        let header = format!("[{section}]\n");
+        let config = std::fs::read_to_string(&self.config).expect("config");
+        assert!(config.contains(&header), "no [{section}] in {config}");
+        std::fs::write(
+            &self.config,
+            config.replacen(&header, &format!("{header}{keys}"), 1),
+        )
+        .expect("config");
+    }
+}
+
+/// A broker with the input and dead-letter topics, one partition each.
+pub(crate) fn broker_with_topics() -> Broker {
     let broker = Broker::start();
     broker.create_topic(TOPIC, 1);
     broker.create_topic(DEAD, 1);

@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use crate::daemon::{
-    golden, keyed_events, scenario, setup, start, wait_for_delivered, Setup, DEAD,
+    broker_with_topics, golden, keyed_events, scenario, setup, start, start_with_env,
+    wait_for_delivered, Setup, DEAD,
 };
 use crate::services::{wait_until, Broker, Daemon, Receiver};
 
@@ -27,12 +28,19 @@ fn dated(id: &str, created_at: &str) -> Vec<u8> {
 /// A broker with both topics, a webhook receiver, and a daemon's configuration
 /// for them (`name` its directory, `group` its consumer group, `extra` TOML).
 fn with_receiver(name: &str, group: &str, extra: &str) -> (Broker, Receiver, Setup) {
-    let broker = Broker::start();
-    broker.create_topic(TOPIC, 1);
-    broker.create_topic(DEAD, 1);
+    let broker = broker_with_topics();
     let receiver = Receiver::start();
     let setup = setup(name, &broker.address(), group, Some(&receiver.url()), extra);
     (broker, receiver, setup)
+}
+
+/// `FAILPOINTS` for the daemon's failpoint `name`, active while the file it
+/// returns exists (it is created here): remove the file to end the fault.
+fn failpoint_while_file(setup: &Setup, name: &str) -> (std::path::PathBuf, String) {
+    let file = setup.dir.path().join(name);
+    std::fs::write(&file, "").expect("write the failpoint's file");
+    let failpoint = format!("{name}=return({})", file.display());
+    (file, failpoint)
 }
 
 /// The delivered events, de-duplicated by key, against the golden ones.
@@ -114,19 +122,8 @@ fn an_oversized_message_and_posts_dated_in_the_future_change_no_alert() {
 fn a_dead_letter_topic_that_refuses_holds_up_no_alert_and_gets_its_letters_later() {
     let (broker, receiver, setup) = with_receiver("hostile-dead-refused", "refused", "");
     // The topic refuses every letter while this file exists.
-    let refusing = setup.dir.path().join("refusing");
-    std::fs::write(&refusing, "").expect("write the failpoint's file");
-    let failpoint = format!("dead-letter-refused=return({})", refusing.display());
-    let daemon = Daemon::start(
-        &setup.config,
-        &setup.http,
-        &setup.dir,
-        &[
-            ("ONRUST_TEST_SECRET", "test-webhook-secret"),
-            ("ONRUST_TEST_TOKEN", "test-api-token"),
-            ("FAILPOINTS", &failpoint),
-        ],
-    );
+    let (refusing, failpoint) = failpoint_while_file(&setup, "dead-letter-refused");
+    let daemon = start_with_env(&setup, &[("FAILPOINTS", &failpoint)]);
     let posts = scenario();
     let mut messages: Vec<Vec<u8>> = Vec::new();
     for (index, post) in posts.iter().enumerate() {
@@ -162,7 +159,13 @@ fn a_dead_letter_topic_that_refuses_holds_up_no_alert_and_gets_its_letters_later
     wait_until("the letters sent", Duration::from_secs(120), || {
         daemon.metric("onrust_dead_letters_waiting") == 0.0
     });
-    let dead = broker.read_all(DEAD, "onrust-reject-reason", poison);
+    // One more than sent is asked for, so that a letter sent twice shows.
+    let dead = broker.read_within(
+        DEAD,
+        "onrust-reject-reason",
+        poison + 1,
+        Duration::from_secs(10),
+    );
     let mut payloads: Vec<String> = dead
         .iter()
         .map(|(payload, _)| String::from_utf8_lossy(payload).into_owned())
@@ -316,15 +319,11 @@ fn a_flood_of_made_up_area_ids_flushes_out_no_area_of_the_file() {
 
 #[test]
 fn a_group_member_without_partitions_is_not_ready_after_its_grace() {
-    let broker = Broker::start();
-    broker.create_topic(TOPIC, 1);
-    broker.create_topic(DEAD, 1);
-    let extra = "[kafka]\nunassigned_grace_seconds = 2\n";
+    let broker = broker_with_topics();
     let first = setup("hostile-member-1", &broker.address(), "members", None, "");
     let second = setup("hostile-member-2", &broker.address(), "members", None, "");
     for member in [&first, &second] {
-        let config = std::fs::read_to_string(&member.config).expect("config");
-        std::fs::write(&member.config, config.replace("[kafka]\n", extra)).expect("config");
+        member.amend("kafka", "unassigned_grace_seconds = 2\n");
     }
     let one = start(&first);
     wait_until("the first member ready", Duration::from_secs(60), || {
@@ -452,26 +451,10 @@ fn writes_need_the_token_before_the_body_and_come_from_the_same_site_as_json() {
 #[test]
 fn a_full_disk_stops_checkpoints_until_there_is_room_and_loses_no_alert() {
     let (broker, receiver, setup) = with_receiver("hostile-disk-full", "full", "");
-    let config = std::fs::read_to_string(&setup.config).expect("config");
-    std::fs::write(
-        &setup.config,
-        config.replace("[state]\n", "[state]\nunhealthy_after_seconds = 3\n"),
-    )
-    .expect("config");
+    setup.amend("state", "unhealthy_after_seconds = 3\n");
     // Every checkpoint fails as on a full disk while this file exists.
-    let full = setup.dir.path().join("disk-full");
-    std::fs::write(&full, "").expect("write the failpoint's file");
-    let failpoint = format!("store-full=return({})", full.display());
-    let daemon = Daemon::start(
-        &setup.config,
-        &setup.http,
-        &setup.dir,
-        &[
-            ("ONRUST_TEST_SECRET", "test-webhook-secret"),
-            ("ONRUST_TEST_TOKEN", "test-api-token"),
-            ("FAILPOINTS", &failpoint),
-        ],
-    );
+    let (full, failpoint) = failpoint_while_file(&setup, "store-full");
+    let daemon = start_with_env(&setup, &[("FAILPOINTS", &failpoint)]);
     broker.produce(TOPIC, scenario());
     wait_until(
         "not ready, with the reason",
@@ -553,15 +536,10 @@ fn idle_and_greedy_clients_and_other_hosts_cannot_take_the_http_server() {
     use std::io::Read;
     let broker = Broker::unstarted();
     let setup = setup("hostile-http-limits", &broker.address(), "limits", None, "");
-    let config = std::fs::read_to_string(&setup.config).expect("config");
-    std::fs::write(
-        &setup.config,
-        config.replace(
-            "[http]\n",
-            "[http]\nmax_connections_per_client = 5\nidle_timeout_seconds = 2\nmax_event_clients = 2\n",
-        ),
-    )
-    .expect("config");
+    setup.amend(
+        "http",
+        "max_connections_per_client = 5\nidle_timeout_seconds = 2\nmax_event_clients = 2\n",
+    );
     let daemon = start(&setup);
     wait_until("the HTTP server", Duration::from_secs(30), || {
         daemon.get("/healthz").is_some_and(|(s, _)| s == 200)

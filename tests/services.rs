@@ -289,12 +289,24 @@ impl Broker {
         produce_to(&self.address(), topic, messages);
     }
 
-    /// Every message of `topic` with its `header` value (read from the start).
+    /// Every message of `topic` with its `header` value (read from the start),
+    /// once `expected` have come or after 30 s.
     pub fn read_all(
         &self,
         topic: &str,
         header: &str,
         expected: usize,
+    ) -> Vec<(Vec<u8>, Option<String>)> {
+        self.read_within(topic, header, expected, Duration::from_secs(30))
+    }
+
+    /// As [`Broker::read_all`], waiting at most `limit` for `expected` messages.
+    pub fn read_within(
+        &self,
+        topic: &str,
+        header: &str,
+        expected: usize,
+        limit: Duration,
     ) -> Vec<(Vec<u8>, Option<String>)> {
         let consumer: BaseConsumer = ClientConfig::new()
             .set("bootstrap.servers", self.address())
@@ -309,7 +321,7 @@ impl Broker {
         consumer.assign(&assignment).expect("assign");
         let mut out = Vec::new();
         let start = Instant::now();
-        while out.len() < expected && start.elapsed() < Duration::from_secs(30) {
+        while out.len() < expected && start.elapsed() < limit {
             if let Some(Ok(message)) = consumer.poll(Duration::from_millis(200)) {
                 let value = message.headers().and_then(|headers| {
                     headers
