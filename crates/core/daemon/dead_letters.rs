@@ -328,12 +328,8 @@ impl Forwarder {
 
     /// Hands one letter to the producer.
     fn send(&self, sequence: u64, letter: &DeadLetter) -> Result<(), String> {
-        // Fault injection for the tests: `FAILPOINTS=dead-letter-refused=return(FILE)`
-        // refuses every letter while FILE exists (a no-op unless that variable is set).
-        let refused = fail::eval("dead-letter-refused", |file| {
-            file.is_some_and(|file| std::path::Path::new(&file).exists())
-        });
-        if refused == Some(true) {
+        // Fault injection for the tests: the topic refuses every letter.
+        if super::fault_while_file("dead-letter-refused") {
             return Err("refused by the failpoint dead-letter-refused".into());
         }
         let body = letter.body();

@@ -192,6 +192,16 @@ fn check_state_dir(dir: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
+/// Fault injection for the tests: whether the failpoint `name`, set as
+/// `FAILPOINTS=name=return(FILE)`, is active, which it is while FILE exists (so a
+/// test ends the fault by removing the file). Always `false` unless that
+/// variable names it.
+fn fault_while_file(name: &str) -> bool {
+    fail::eval(name, |file| {
+        file.is_some_and(|file| std::path::Path::new(&file).exists())
+    }) == Some(true)
+}
+
 /// Each sink's receiver (see [`Sink::receiver`]); a receiver configured twice gets
 /// `#2`, `#3`, ... so that every sink has a part of the outbox of its own.
 fn distinct_receivers(sinks: &[Sink]) -> Vec<String> {

@@ -445,13 +445,8 @@ impl Store {
     /// receiver (by outbox id) for each of `events`, the alerts' records, and the
     /// dead letters of the messages it moves past.
     pub fn commit(&self, checkpoint: &CheckpointWrite<'_>, now_ms: i64) -> Result<()> {
-        // Fault injection for the tests: `FAILPOINTS=store-full=return(FILE)`
-        // fails every checkpoint as a full disk would while FILE exists (a no-op
-        // unless that variable is set).
-        if fail::eval("store-full", |file| {
-            file.is_some_and(|file| Path::new(&file).exists())
-        }) == Some(true)
-        {
+        // Fault injection for the tests: every checkpoint fails as on a full disk.
+        if super::fault_while_file("store-full") {
             return Err(std::io::Error::from(std::io::ErrorKind::StorageFull))
                 .with_context(|| format!("writing {}", self.path.display()));
         }
