@@ -369,8 +369,13 @@ impl Applier {
         }
         self.dead_letters.clear();
         self.pipeline.seen_saved();
-        // The forwarder exports the count; this bounds what the next ones keep.
+        // Exported here too: the forwarder may sit in a minute's backoff while the
+        // topic refuses, and the gauge must show what waits meanwhile.
         self.dead_letters_stored = self.store.dead_letter_count()?;
+        self.live
+            .metrics
+            .dead_letters_waiting
+            .set(self.dead_letters_stored as i64);
         // A crash here leaves a checkpoint ahead of the committed offsets: the
         // restart must skip what the checkpoint counted. Tests crash it on purpose.
         fail::fail_point!("checkpoint-before-commit", |_| std::process::abort());
