@@ -583,6 +583,12 @@ fn idle_and_greedy_clients_and_other_hosts_cannot_take_the_http_server() {
         "GET /api/v1/alerts HTTP/1.1\r\nHost: evil.example:8080\r\nConnection: close\r\n\r\n",
     );
     assert!(rebound.starts_with("HTTP/1.1 421"), "{rebound}");
+    // Probes and scrapes address a pod by its IP: they pass whatever the host.
+    let probe = raw_request(
+        &setup.http,
+        "GET /healthz HTTP/1.1\r\nHost: 10.1.2.3:8080\r\nConnection: close\r\n\r\n",
+    );
+    assert!(probe.starts_with("HTTP/1.1 200"), "{probe}");
     let by_name = raw_request(
         &setup.http,
         "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",

@@ -367,11 +367,17 @@ impl Applier {
             }
             return Err(error);
         }
+        let written = self.dead_letters.len() as u64;
         self.dead_letters.clear();
         self.pipeline.seen_saved();
         // Exported here too: the forwarder may sit in a minute's backoff while the
         // topic refuses, and the gauge must show what waits meanwhile.
-        self.dead_letters_stored = self.store.dead_letter_count()?;
+        // The checkpoint is in: a failed read here must not make it look failed
+        // (its events would be written to the outbox twice). Estimate instead.
+        self.dead_letters_stored = self
+            .store
+            .dead_letter_count()
+            .unwrap_or(self.dead_letters_stored + written);
         self.live
             .metrics
             .dead_letters_waiting

@@ -178,7 +178,7 @@ fn prefix(payload: &[u8]) -> &[u8] {
 }
 
 /// The broker's answers, by the store's sequence number of the letter.
-struct Acknowledgements {
+pub struct Acknowledgements {
     answers: Mutex<HashMap<u64, Option<KafkaError>>>,
 }
 
@@ -202,13 +202,14 @@ impl ProducerContext for Acknowledgements {
 /// [`FINAL_ROUNDS`] have passed.
 pub fn forward(
     store: Arc<Store>,
-    kafka: KafkaSettings,
+    producer: DeadLetterProducer,
+    topic: String,
     live: Arc<Live>,
     ingest_done: Arc<AtomicBool>,
 ) -> Result<()> {
     let mut forwarder = Forwarder {
-        producer: producer(&kafka)?,
-        topic: kafka.dead_letter_topic.clone(),
+        producer,
+        topic,
         in_flight: HashMap::new(),
         logged: HashMap::new(),
     };
@@ -261,7 +262,7 @@ const ROUND: Duration = Duration::from_millis(200);
 
 /// The producer of dead letters and the letters it has sent without an answer yet.
 struct Forwarder {
-    producer: ThreadedProducer<Acknowledgements>,
+    producer: DeadLetterProducer,
     topic: String,
     /// Sequence numbers sent and not yet answered, with the letter sent.
     in_flight: HashMap<u64, DeadLetter>,
@@ -384,7 +385,12 @@ fn sleep_unless_stopping(live: &Live, duration: Duration) {
     }
 }
 
-fn producer(kafka: &KafkaSettings) -> Result<ThreadedProducer<Acknowledgements>> {
+/// The dead-letter producer: made before the forwarder's thread starts, so
+/// that a bad `kafka.options` entry fails the start, not the thread unseen.
+pub type DeadLetterProducer = ThreadedProducer<Acknowledgements>;
+
+/// A producer for `kafka.dead_letter_topic`.
+pub fn producer(kafka: &KafkaSettings) -> Result<DeadLetterProducer> {
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", &kafka.brokers);
     config.set("enable.idempotence", "false");

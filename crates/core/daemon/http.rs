@@ -88,8 +88,11 @@ pub fn router(server: Server) -> Router {
 /// Refuses a request addressed to a host not allowed (421): a page whose DNS
 /// name was rebound to this address cannot read alerts and evidence through a
 /// browser.
+/// `/healthz`, `/readyz` and `/metrics` pass: kubelets and Prometheus address
+/// the pod by its IP, and a refused probe would restart it in a loop.
 async fn check_host(State(server): State<Server>, request: Request, next: Next) -> Response {
-    if !server.allowed_hosts.is_empty() {
+    let probe = matches!(request.uri().path(), "/healthz" | "/readyz" | "/metrics");
+    if !probe && !server.allowed_hosts.is_empty() {
         let host = request
             .headers()
             .get(header::HOST)

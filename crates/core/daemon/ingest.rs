@@ -220,6 +220,13 @@ fn reset_position(applied: i64, low: i64, high: i64, policy: OffsetReset) -> Opt
 
 impl ConsumerContext for GroupContext {
     fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        // The consumer's own assignment, not a count kept beside it: an
+        // incremental (cooperative) rebalance assigns or revokes only some.
+        self.live.set_assigned(
+            consumer
+                .assignment()
+                .map_or(0, |assignment| assignment.count()),
+        );
         if let Rebalance::Assign(partitions) = rebalance {
             let names: Vec<String> = partitions
                 .elements()
@@ -227,7 +234,6 @@ impl ConsumerContext for GroupContext {
                 .map(|p| format!("{}/{}", p.topic(), p.partition()))
                 .collect();
             eprintln!("onrust: assigned partitions: {}", names.join(", "));
-            self.live.set_assigned(partitions.count());
             // Where each partition goes on: the group's commit, when another member
             // read on past what this process applied, tells a gap from a handover.
             let committed = consumer
@@ -272,7 +278,6 @@ impl ConsumerContext for GroupContext {
             for element in partitions.elements() {
                 applier.revoked(element.partition());
             }
-            self.live.set_assigned(0);
         }
     }
 }
@@ -407,10 +412,12 @@ pub fn run(
 ) -> Result<()> {
     let ingest_done = Arc::new(AtomicBool::new(false));
     let forwarder = {
-        let (kafka, live, done) = (kafka.clone(), Arc::clone(&live), Arc::clone(&ingest_done));
+        let producer = dead_letters::producer(kafka)?;
+        let topic = kafka.dead_letter_topic.clone();
+        let (live, done) = (Arc::clone(&live), Arc::clone(&ingest_done));
         std::thread::Builder::new()
             .name("dead-letters".into())
-            .spawn(move || dead_letters::forward(store, kafka, live, done))
+            .spawn(move || dead_letters::forward(store, producer, topic, live, done))
             .context("starting the dead-letter forwarder")?
     };
     let consumed = consume(applier, kafka, interval, &live);
