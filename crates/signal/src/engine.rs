@@ -773,25 +773,21 @@ impl Engine {
     }
 
     /// Whether a post of `event_time_ms` lies further ahead than the windows hold,
-    /// with the inputs' watermark at `watermark_ms` (`None`: not known yet;
-    /// `oldest_ms`: the oldest event time the inputs have shown, which stands for
-    /// the watermark before any minute is closed). [`Engine::add_at`] would close
-    /// minutes the watermark has not reached to make room for it, and posts of
-    /// slower inputs would be late: such a post is better held back until the
-    /// watermark has come nearer. Never so for one ordered input.
-    pub fn is_too_far_ahead(
-        &self,
-        event_time_ms: i64,
-        watermark_ms: Option<i64>,
-        oldest_ms: i64,
-    ) -> bool {
+    /// with the inputs' watermark at `watermark_ms` (`None`: not known yet, some
+    /// input has shown nothing). [`Engine::add_at`] would close minutes the
+    /// watermark has not reached to make room for it, and posts of slower inputs
+    /// would be late: such a post is better held back until the watermark has come
+    /// nearer. Before any watermark and any closed minute every post is: the first
+    /// post of an input not heard yet may be older than all seen so far. Never so
+    /// for one ordered input.
+    pub fn is_too_far_ahead(&self, event_time_ms: i64, watermark_ms: Option<i64>) -> bool {
         let minute = event_time_ms.div_euclid(MINUTE_MS);
         let reached = match (watermark_ms, self.closed_minute) {
             (Some(watermark), closed) => self
                 .watermark_minute(watermark)
                 .max(closed.unwrap_or(i64::MIN)),
             (None, Some(closed)) => closed,
-            (None, None) => oldest_ms.div_euclid(MINUTE_MS) - 1,
+            (None, None) => return true,
         };
         minute.saturating_sub(self.layout.lead as i64) > reached
     }

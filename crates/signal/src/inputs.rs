@@ -2,7 +2,9 @@
 //! the [`Watermarks`] over them decide which minutes the engine may close, and a
 //! post too far ahead of the others for the engine's windows is held back until
 //! the watermark comes nearer (alignment pauses its partition meanwhile, so few
-//! are). With one input this is exactly [`Engine::add`].
+//! are). Until every input has shown a post (or gone idle) there is no watermark
+//! and every post is held: the first post of an input not heard yet may be older
+//! than all seen so far. With one input this is exactly [`Engine::add`].
 
 use serde::{Deserialize, Serialize};
 
@@ -74,9 +76,6 @@ impl Inputs {
         out: &mut Vec<AlertEvent>,
     ) {
         self.watermarks.revoke(partition);
-        if let Some(watermark) = self.watermarks.watermark_ms() {
-            engine.advance_to(watermark, out);
-        }
         self.release(engine, out);
     }
 
@@ -99,25 +98,21 @@ impl Inputs {
         let watermark = self
             .watermarks
             .observe(partition, post.event_time_ms, now_ms);
-        let oldest = self
-            .watermarks
-            .oldest_seen_ms()
-            .unwrap_or(post.event_time_ms);
-        let added = if engine.is_too_far_ahead(post.event_time_ms, watermark, oldest) {
+        // The posts held back go first: the watermark this post moved may close
+        // minutes that some of them belong to.
+        self.release(engine, out);
+        if engine.is_too_far_ahead(post.event_time_ms, watermark) {
             self.held.push((partition, OwnedPost::of(post)));
             Added::Counted
         } else {
             self.add_now(engine, partition, post, watermark, out)
-        };
-        self.release(engine, out);
-        added
+        }
     }
 
     /// Marks partitions silent since the idle time idle; alert events of the
     /// minutes that closes go to `out`.
     pub fn tick(&mut self, engine: &mut Engine, now_ms: i64, out: &mut Vec<AlertEvent>) {
-        if let Some(watermark) = self.watermarks.tick(now_ms) {
-            engine.advance_to(watermark, out);
+        if self.watermarks.tick(now_ms).is_some() {
             self.release(engine, out);
         }
     }
@@ -151,23 +146,26 @@ impl Inputs {
         added
     }
 
-    /// Adds the held posts the watermark has come near enough to, in the order
-    /// they came.
+    /// Adds the held posts the watermark has come near enough to, oldest first,
+    /// then closes the minutes the watermark allows. Held posts may lie behind the
+    /// watermark (they were held while an input had shown nothing): each is added
+    /// before anything it belongs to closes, and in event-time order each closes no
+    /// more than it would in a stream read in order.
     fn release(&mut self, engine: &mut Engine, out: &mut Vec<AlertEvent>) {
-        if self.held.is_empty() {
-            return;
-        }
         let watermark = self.watermarks.watermark_ms();
-        let oldest = self.watermarks.oldest_seen_ms().unwrap_or(i64::MIN);
-        let mut still_held = Vec::new();
-        for (partition, post) in std::mem::take(&mut self.held) {
-            if engine.is_too_far_ahead(post.event_time_ms, watermark, oldest) {
-                still_held.push((partition, post));
-            } else {
-                self.add_now(engine, partition, &post.scored(), watermark, out);
+        if !self.held.is_empty() {
+            let (mut ready, still_held): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held)
+                .into_iter()
+                .partition(|(_, post)| !engine.is_too_far_ahead(post.event_time_ms, watermark));
+            self.held = still_held;
+            ready.sort_by_key(|(_, post)| post.event_time_ms);
+            for (partition, post) in ready {
+                self.add_now(engine, partition, &post.scored(), None, out);
             }
         }
-        self.held = still_held;
+        if let Some(watermark) = watermark {
+            engine.advance_to(watermark, out);
+        }
     }
 }
 
@@ -193,17 +191,25 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_post_far_ahead_waits_for_the_slow_partition_and_nothing_is_late() {
+    /// An engine with five minutes' lateness and ten of skew, fed by partitions 0
+    /// and 1.
+    fn two_partitions() -> (Engine, Inputs) {
         let skew = 10 * MINUTE_MS;
-        let mut engine = Engine::new(EngineConfig {
+        let engine = Engine::new(EngineConfig {
+            allowed_lateness_ms: 5 * MINUTE_MS,
             partition_skew_ms: skew,
             ..EngineConfig::default()
         });
         let mut inputs = Inputs::new(Watermarks::new(30_000, skew));
-        let mut out = Vec::new();
         inputs.assign(0, 0);
         inputs.assign(1, 0);
+        (engine, inputs)
+    }
+
+    #[test]
+    fn a_post_far_ahead_waits_for_the_slow_partition_and_nothing_is_late() {
+        let (mut engine, mut inputs) = two_partitions();
+        let mut out = Vec::new();
         inputs.add(&mut engine, 0, &post("a", 0), 0, &mut out);
         inputs.add(&mut engine, 1, &post("b", MINUTE_MS), 0, &mut out);
         // A sparse partition's next post, two hours on.
@@ -222,6 +228,36 @@ mod tests {
         // Saved and restored, nothing is lost.
         let saved = inputs.saved();
         assert_eq!(saved.partitions.newest_ms[&1], 120 * MINUTE_MS);
+    }
+
+    #[test]
+    fn a_partition_first_heard_late_with_older_posts_loses_none() {
+        // A backlog's first fetches: partition 0 runs twenty minutes on before
+        // partition 1 shows its first post, which is older than all of them.
+        let (mut engine, mut inputs) = two_partitions();
+        let mut out = Vec::new();
+        for minute in 10..30 {
+            let id = format!("a{minute}");
+            inputs.add(&mut engine, 0, &post(&id, minute * MINUTE_MS), 0, &mut out);
+        }
+        assert_eq!(
+            engine.closed_minute(),
+            None,
+            "nothing closes before a watermark"
+        );
+        assert_eq!(inputs.held(), 20);
+        for minute in 0..12 {
+            let id = format!("b{minute}");
+            inputs.add(&mut engine, 1, &post(&id, minute * MINUTE_MS), 0, &mut out);
+        }
+        assert_eq!(engine.counters().late, 0);
+        assert!(
+            engine.closed_minute().is_some(),
+            "the watermark closes minutes"
+        );
+        inputs.finish(&mut engine, &mut out);
+        assert_eq!(engine.counters().aggregated, 32);
+        assert_eq!(engine.counters().late, 0);
     }
 
     #[test]

@@ -149,11 +149,6 @@ impl Watermarks {
         self.partitions.get(&partition).and_then(|p| p.newest_ms)
     }
 
-    /// The oldest event time seen since this process started, if any.
-    pub fn oldest_seen_ms(&self) -> Option<i64> {
-        self.oldest_seen_ms
-    }
-
     /// Whether `partition` is idle.
     #[cfg(test)]
     fn is_idle(&self, partition: PartitionId) -> bool {
