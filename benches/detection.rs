@@ -124,6 +124,9 @@ const NEGATIVE_SHARE_OF_TENSE: f64 = 0.85;
 /// it ended (the longest window is an hour).
 const AFTERGLOW_MS: i64 = HOUR_MS;
 
+/// The cause of an incident's own happenings; its end is theirs.
+const INCIDENT_CAUSE: &str = "incident";
+
 /// Areas with at least this volume have stadiums: sport matches happen there.
 const BUSY_AREA_POSTS_PER_HOUR: f64 = 30.0;
 
@@ -965,7 +968,7 @@ fn unrest(
     authors: Vec<Pseudonym>,
 ) -> Vec<Happening> {
     vec![Happening {
-        cause: "incident",
+        cause: INCIDENT_CAUSE,
         areas: vec![0],
         profile: Profile::drawn(rng, shape, onset_ms),
         effect: Effect::Unrest {
@@ -995,7 +998,7 @@ fn slow_burn(
     let peak_share = ((read_as_tense - misread) * volume_factor / (RECALL - misread)).min(1.0);
     vec![
         Happening {
-            cause: "incident",
+            cause: INCIDENT_CAUSE,
             areas: vec![0],
             profile,
             effect: Effect::TenseShare {
@@ -1004,7 +1007,7 @@ fn slow_burn(
             },
         },
         Happening {
-            cause: "incident",
+            cause: INCIDENT_CAUSE,
             areas: vec![0],
             profile,
             effect: Effect::Crowd {
@@ -1089,7 +1092,7 @@ fn incident_run(
     };
     let end_ms = happenings
         .iter()
-        .filter(|happening| happening.cause == "incident")
+        .filter(|happening| happening.cause == INCIDENT_CAUSE)
         .map(|happening| happening.profile.end_ms())
         .max()
         .unwrap_or(onset_ms);
@@ -1526,7 +1529,9 @@ fn report(
          closing fired its area's first warning or critical alert (event time; a live daemon \
          sends it the allowed lateness, 5 min, later). Detected: such an alert before the \
          incident's end + 2 h. Info: the same for the area's first info alert (a volume \
-         surge). Medians and percentiles are of the detected incidents.\n"
+         surge) at or after that post; one already firing then (a party's festivity) is not \
+         counted. Medians and percentiles are of the detected incidents. False warnings count \
+         firings: an episode that fires both warning and critical counts twice.\n"
     );
     println!("Settings:\n");
     for setting in Setting::ALL {
