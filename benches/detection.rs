@@ -36,7 +36,7 @@ use std::time::Instant;
 
 use chrono::DateTime;
 use onrust_signal::engine::{AlertEvent, AlertStatus, Engine, EngineConfig, ScoredPost};
-use onrust_signal::rules::{Metric, Severity};
+use onrust_signal::rules::{Metric, Rule, Severity};
 use onrust_signal::{Located, Pseudonym, Pseudonymiser};
 
 const MINUTE_MS: i64 = 60_000;
@@ -159,25 +159,56 @@ struct Detector {
 
 /// The detectors the harness compares. Another detector is one more entry here.
 fn detectors() -> Vec<Detector> {
-    vec![Detector {
-        name: "current rules",
-        configure: current_rules,
-        knobs: &[0.6, 0.8, 1.0, 1.25],
-    }]
+    vec![
+        Detector {
+            name: "windowed rules (before issue 15)",
+            configure: windowed_rules,
+            knobs: &[0.6, 0.8, 1.0, 1.25],
+        },
+        Detector {
+            name: "accumulated evidence (shipped)",
+            configure: accumulated_evidence,
+            knobs: &[4.0, 2.0, 1.0, 0.5, 0.25],
+        },
+    ]
 }
 
-/// The shipped rules (`EngineConfig::default()`) with every tension rule's
-/// `threshold` and `clear_below` multiplied by `knob` (1.0 is as shipped).
-fn current_rules(knob: f64) -> EngineConfig {
+/// The rules as they were before accumulated evidence: the warning on one
+/// 15-minute window's tension z, every tension rule's `threshold` and
+/// `clear_below` multiplied by `knob` (1.0 is as they shipped).
+fn windowed_rules(knob: f64) -> EngineConfig {
     let mut config = EngineConfig::default();
-    for rule in config
-        .rules
-        .iter_mut()
-        .filter(|rule| rule.metric == Metric::TensionZ)
-    {
-        rule.threshold *= knob;
-        rule.clear_below *= knob;
+    for rule in &mut config.rules {
+        if rule.metric == Metric::TensionEvidence {
+            *rule = Rule {
+                name: rule.name.clone(),
+                severity: rule.severity,
+                metric: Metric::TensionZ,
+                window_minutes: 15,
+                threshold: 4.0,
+                clear_below: 2.0,
+                min_posts: 5,
+                min_tension_posts: 5,
+                min_lift: 2.5,
+                rising: false,
+                hold_minutes: 3,
+                clear_minutes: 15,
+                cooldown_minutes: 30,
+            };
+        }
+        if rule.metric == Metric::TensionZ {
+            rule.threshold *= knob;
+            rule.clear_below *= knob;
+        }
     }
+    config
+}
+
+/// The shipped rules, with the false-warning budget of accumulated evidence
+/// (`signal.false_warnings_per_area_year`) set to `knob` (1.0 is as shipped).
+fn accumulated_evidence(knob: f64) -> EngineConfig {
+    let mut config = EngineConfig::default();
+    config.budget.false_warnings_per_area_year = knob;
     config
 }
 
@@ -1241,7 +1272,12 @@ impl<'a> FiringLog<'a> {
                 .expect("the engine writes starts_at in RFC 3339")
                 .timestamp_millis()
                 .div_euclid(MINUTE_MS);
-            let fired_minute = since_minute + hold - 1;
+            // Accumulated evidence starts at the change point it estimates; its
+            // horizon runs from there to the minute it fired.
+            let fired_minute = match &event.observed.accumulated {
+                Some(accumulated) => since_minute + accumulated.horizon_minutes - 1,
+                None => since_minute + hold - 1,
+            };
             assert!(
                 closed_before.is_none_or(|closed| closed < fired_minute)
                     && closed_after.is_some_and(|closed| fired_minute <= closed),

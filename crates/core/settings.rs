@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use onrust_signal::accumulate::Budget;
 use onrust_signal::engine::EngineConfig;
 use onrust_signal::rules::Rule;
 use onrust_signal::{Limits, Pseudonymiser};
@@ -332,6 +333,11 @@ pub struct SignalSettings {
     pub max_seen_ids: usize,
     /// What a post's `area` that the areas file does not have comes to.
     pub unknown_areas: UnknownAreas,
+    /// False warnings allowed per area and year: the thresholds of accumulated
+    /// evidence follow from it.
+    pub false_warnings_per_area_year: f64,
+    /// Most tense posts one author adds to an area's accumulated evidence.
+    pub max_tense_posts_per_author: u32,
 }
 
 /// What a post's `area` that the areas file does not have comes to
@@ -362,6 +368,8 @@ impl Default for SignalSettings {
             max_future_minutes: (Limits::default().max_future_ms / 60_000) as u32,
             max_seen_ids: 4_000_000,
             unknown_areas: UnknownAreas::default(),
+            false_warnings_per_area_year: engine.budget.false_warnings_per_area_year,
+            max_tense_posts_per_author: engine.budget.max_per_author,
         }
     }
 }
@@ -462,6 +470,17 @@ impl Settings {
                 "signal.max_future_minutes: {} is not between 1 and 10080 (a week)",
                 signal.max_future_minutes
             ));
+        }
+        if !(signal.false_warnings_per_area_year > 0.0
+            && signal.false_warnings_per_area_year <= 1000.0)
+        {
+            return Err(format!(
+                "signal.false_warnings_per_area_year: {} is not above 0 and at most 1000",
+                signal.false_warnings_per_area_year
+            ));
+        }
+        if signal.max_tense_posts_per_author == 0 {
+            return Err("signal.max_tense_posts_per_author: must be at least 1".into());
         }
         if signal.max_seen_ids < 1000 {
             return Err(format!(
@@ -616,6 +635,10 @@ impl Settings {
             max_areas: self.signal.max_areas,
             // The pipeline pins the areas of the areas file.
             pinned_areas: Default::default(),
+            budget: Budget {
+                false_warnings_per_area_year: self.signal.false_warnings_per_area_year,
+                max_per_author: self.signal.max_tense_posts_per_author,
+            },
         }
     }
 

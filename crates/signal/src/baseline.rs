@@ -189,6 +189,12 @@ impl Baseline {
         )
     }
 
+    /// The area's posts per hour of late (an hour of the day weighs as any other),
+    /// `None` before it has learnt an hour.
+    pub fn posts_per_hour(&self) -> Option<f64> {
+        (self.posts_per_hour.updates() > 0).then(|| self.posts_per_hour.mean())
+    }
+
     fn raw_share(&self) -> Option<f64> {
         let posts = self.posts_per_hour.mean();
         (self.posts_per_hour.updates() > 0 && posts > 0.0)

@@ -18,14 +18,19 @@ use std::sync::Arc;
 use chrono::{DateTime, SecondsFormat};
 use serde::{Deserialize, Serialize};
 
+use crate::accumulate::{Accumulator, Budget, Crossing, TenseBy};
 use crate::areas::Located;
-use crate::baseline::Baseline;
+use crate::baseline::{Baseline, SHARE_PRIOR_WEIGHT};
 use crate::pseudonym::Pseudonym;
 use crate::rules::{Metric, Rule, RuleState, Severity, Transition};
-use crate::stats::{count_excess_z, Ewma};
+use crate::stats::{count_excess_z, shrunk_share, Ewma};
 use crate::window::{AreaWindows, Tally};
 
 const MINUTE_MS: i64 = 60_000;
+
+/// The last minutes over which the other areas' share is pooled, for what
+/// accumulated evidence expects of an area while a wave rises everywhere.
+const NOW_MINUTES: usize = 5;
 
 /// Settings of the engine.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,6 +62,8 @@ pub struct EngineConfig {
     /// Areas never forgotten, however many others come and go: those of the
     /// areas file. A flood of made-up ids shares the `max_areas` others.
     pub pinned_areas: Arc<BTreeSet<String>>,
+    /// What the thresholds of accumulated evidence follow from.
+    pub budget: Budget,
 }
 
 impl Default for EngineConfig {
@@ -72,6 +79,7 @@ impl Default for EngineConfig {
             evidence_posts: 5,
             max_areas: 50_000,
             pinned_areas: Arc::default(),
+            budget: Budget::default(),
         }
     }
 }
@@ -199,6 +207,79 @@ pub struct Observed {
     pub baseline_tension: f64,
     /// The rule's metric.
     pub zscore: f64,
+    /// For a rule on accumulated evidence: the statistic that crossed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accumulated: Option<Accumulated>,
+}
+
+/// The accumulated evidence an alert rests on, in figures and in a sentence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Accumulated {
+    /// The statistic: `cusum` (see `accumulate`).
+    pub statistic: String,
+    /// The rise in the tense share it looks for, as a factor over the expected.
+    pub rise_factor: f64,
+    /// Its value (log-likelihood ratio).
+    pub value: f64,
+    /// The threshold the false-warning budget sets.
+    pub threshold: f64,
+    /// When the evidence began to accumulate (RFC 3339): the change point.
+    pub since: String,
+    /// Minutes from then to the alert.
+    pub horizon_minutes: i64,
+    /// Posts since then.
+    pub posts: u32,
+    /// Tense posts since then (each author counted at most the configured times).
+    pub tense_posts: u32,
+    /// Tense posts the area's expected share predicts for those posts.
+    pub expected_tense_posts: f64,
+    /// Distinct authors of the tense posts.
+    pub authors: u32,
+    /// The same, said for an officer.
+    pub summary: String,
+}
+
+impl Accumulated {
+    /// The figures of `crossing`, found at `minute`.
+    fn of(crossing: &Crossing, minute: i64) -> Accumulated {
+        let horizon_minutes = minute - crossing.since + 1;
+        Accumulated {
+            statistic: "cusum".into(),
+            rise_factor: crossing.rise_factor,
+            value: round4(crossing.value),
+            threshold: round4(crossing.threshold),
+            since: rfc3339(crossing.since * MINUTE_MS),
+            horizon_minutes,
+            posts: crossing.posts,
+            tense_posts: crossing.tense_posts,
+            expected_tense_posts: round4(crossing.expected_tense),
+            authors: crossing.authors,
+            summary: format!(
+                "{} tense posts from {} {} in {}; normally {:.1}",
+                crossing.tense_posts,
+                crossing.authors,
+                if crossing.authors == 1 {
+                    "person"
+                } else {
+                    "people"
+                },
+                duration_words(horizon_minutes),
+                crossing.expected_tense,
+            ),
+        }
+    }
+}
+
+/// `minutes` as an officer says it: "40 min", "3 h 5 min", "2 days 4 h".
+fn duration_words(minutes: i64) -> String {
+    let (days, hours, rest) = (minutes / 1440, minutes % 1440 / 60, minutes % 60);
+    match (days, hours) {
+        (0, 0) => format!("{rest} min"),
+        (0, _) if rest == 0 => format!("{hours} h"),
+        (0, _) => format!("{hours} h {rest} min"),
+        (1, _) => format!("1 day {hours} h"),
+        _ => format!("{days} days {hours} h"),
+    }
 }
 
 impl Observed {
@@ -221,6 +302,7 @@ impl Observed {
             baseline_posts: round4(baseline_posts),
             baseline_tension: round4(baseline_tension),
             zscore: round4(zscore),
+            accumulated: None,
         }
     }
 }
@@ -370,6 +452,12 @@ struct AreaState {
     evidence_since: i64,
     /// Masked texts of posts without tension, oldest minute first.
     other_words: VecDeque<(i64, String)>,
+    /// Evidence of a rise in the tense share, accumulated minute by minute.
+    accumulator: Accumulator,
+    /// The last minute the accumulator has taken in.
+    accumulated_through: Option<i64>,
+    /// The authors of tense posts in minutes not taken in yet.
+    pending_tense: Vec<(i64, Option<Pseudonym>)>,
 }
 
 /// A tense post kept as possible evidence, its text masked.
@@ -845,6 +933,7 @@ impl Engine {
             first_in_bucket = is_new;
         }
         if post.tension >= threshold {
+            state.pending_tense.push((minute, post.author));
             keep_evidence(&mut state.evidence, post, minute, keep);
             state.evidence_since = state.evidence_since.min(minute);
         } else {
@@ -880,6 +969,9 @@ impl Engine {
             evidence: Vec::new(),
             evidence_since: i64::MAX,
             other_words: VecDeque::new(),
+            accumulator: Accumulator::default(),
+            accumulated_through: None,
+            pending_tense: Vec::new(),
         })
     }
 
@@ -1043,9 +1135,13 @@ impl Engine {
         }
         let country = self.country.as_mut().map(|country| {
             country.slide_to(minute, &lengths);
-            (country.sum(short_slot), country.sum(long_slot))
+            (
+                country.sum(short_slot),
+                country.sum(long_slot),
+                country.window(minute, NOW_MINUTES),
+            )
         });
-        let (country_short, country_long) = country.unwrap_or_default();
+        let (country_short, country_long, country_now) = country.unwrap_or_default();
         let global_share = self.global_share_or(if country_long.posts > 0 {
             country_long.tension_share()
         } else {
@@ -1070,7 +1166,42 @@ impl Engine {
             {
                 elevated_areas += 1;
             }
-            let longest_share = state.windows.sum(long_slot).tension_share();
+            let longest_tally = state.windows.sum(long_slot);
+            let longest_share = longest_tally.tension_share();
+            // Accumulated evidence: against the higher of the area's own share and
+            // what other areas reach now, as the windowed rules are.
+            let own_short =
+                (short_tally.posts >= MIN_POSTS_FOR_TYPICAL).then(|| short_tally.tension_share());
+            // The other areas' share of the last minutes, pooled: a wave that
+            // rises everywhere at once is in it from its first minutes, when the
+            // windows' quartile still holds the calm before.
+            let mut others_now = country_now;
+            others_now.unmerge(&state.windows.window(minute, NOW_MINUTES));
+            // Shrunk toward the country's learnt share: a few minutes of a few
+            // areas are a small sample, and its noise would only slow evidence.
+            let others_share_now = shrunk_share(
+                f64::from(others_now.tension_posts),
+                f64::from(others_now.posts),
+                global_share,
+                SHARE_PRIOR_WEIGHT,
+            );
+            let evidence_share = baseline_share.max(others_share_now).max(
+                shares
+                    .get(short_slot)
+                    .map_or(0.0, |v| upper_quartile_without(v, own_short)),
+            );
+            let posts_per_hour = state
+                .baseline
+                .posts_per_hour()
+                .unwrap_or(f64::from(longest_tally.posts) * 60.0 / lengths[long_slot] as f64);
+            accumulate(
+                state,
+                minute,
+                (evidence_share, posts_per_hour),
+                &self.config.budget,
+            );
+            let crossing = state.accumulator.strongest();
+            let mut evidence_spent = false;
             for (rule_slot, rule) in rules.iter().enumerate() {
                 let length = rule.window_minutes as usize;
                 let window_slot = lengths.iter().position(|&l| l == length);
@@ -1083,25 +1214,57 @@ impl Engine {
                 let expected_posts = state
                     .baseline
                     .expected_posts_in(minute, rule.window_minutes);
-                let metric = match rule.metric {
-                    Metric::TensionZ => count_excess_z(
-                        f64::from(tally.tension_posts),
-                        f64::from(tally.posts) * expected_share,
-                    ),
-                    Metric::VolumeZ => {
-                        expected_posts.map_or(0.0, |e| count_excess_z(f64::from(tally.posts), e))
+                let tension_z = count_excess_z(
+                    f64::from(tally.tension_posts),
+                    f64::from(tally.posts) * expected_share,
+                );
+                let lift = tally.tension_share() / expected_share.max(0.005);
+                let (metric, holds, cleared) = match rule.metric {
+                    Metric::TensionEvidence => {
+                        // While its alert is up the evidence is spent each minute:
+                        // it clears on the window alone, and fires again only on
+                        // evidence gathered after it resolved.
+                        evidence_spent |= state.rules[rule_slot].active;
+                        let ratio = crossing.map_or(0.0, |c| c.ratio);
+                        let authors = crossing.map_or(0, |c| c.authors);
+                        let holds = ratio >= rule.threshold
+                            && authors >= rule.min_tension_posts
+                            && tally.posts >= rule.min_posts;
+                        (ratio, holds, tension_z < rule.clear_below)
+                    }
+                    Metric::TensionZ | Metric::VolumeZ => {
+                        let metric = if rule.metric == Metric::TensionZ {
+                            tension_z
+                        } else {
+                            expected_posts
+                                .map_or(0.0, |e| count_excess_z(f64::from(tally.posts), e))
+                        };
+                        let holds = metric >= rule.threshold
+                            && tally.posts >= rule.min_posts
+                            && tally.tension_posts >= rule.min_tension_posts
+                            && lift >= rule.min_lift
+                            && (!rule.rising || tally.tension_share() > longest_share);
+                        (metric, holds, metric < rule.clear_below)
                     }
                 };
-                let lift = tally.tension_share() / expected_share.max(0.005);
-                let holds = metric >= rule.threshold
-                    && tally.posts >= rule.min_posts
-                    && tally.tension_posts >= rule.min_tension_posts
-                    && lift >= rule.min_lift
-                    && (!rule.rising || tally.tension_share() > longest_share);
-                let cleared = metric < rule.clear_below;
                 match state.rules[rule_slot].step(rule, minute, holds, cleared) {
                     Transition::None => {}
                     Transition::Fire { since } => {
+                        let accumulated = crossing
+                            .filter(|_| rule.metric == Metric::TensionEvidence)
+                            .map(|c| Accumulated::of(&c, minute));
+                        // Evidence fires from the change point it estimates.
+                        let since = crossing
+                            .filter(|_| rule.metric == Metric::TensionEvidence)
+                            .map_or(since, |c| c.since);
+                        evidence_spent |= accumulated.is_some();
+                        // Accumulated evidence shows the posts of its whole run, as
+                        // far back as posts are kept.
+                        let evidence_length = accumulated.as_ref().map_or(length, |a| {
+                            usize::try_from(a.horizon_minutes)
+                                .unwrap_or(length)
+                                .clamp(length, longest as usize)
+                        });
                         let event = AlertEvent {
                             id: alert_id(&state.id, &rule.name, since),
                             status: AlertStatus::Firing,
@@ -1113,17 +1276,20 @@ impl Engine {
                             },
                             starts_at: rfc3339(since * MINUTE_MS),
                             ends_at: None,
-                            observed: Observed::of(
-                                rule.window_minutes,
-                                &tally,
-                                expected_posts.unwrap_or(0.0),
-                                expected_share,
-                                metric,
-                            ),
+                            observed: Observed {
+                                accumulated,
+                                ..Observed::of(
+                                    rule.window_minutes,
+                                    &tally,
+                                    expected_posts.unwrap_or(0.0),
+                                    expected_share,
+                                    metric,
+                                )
+                            },
                             evidence: evidence(
                                 state,
                                 minute,
-                                length,
+                                evidence_length,
                                 longest,
                                 &tally,
                                 self.config.evidence_posts,
@@ -1139,7 +1305,11 @@ impl Engine {
                     }
                 }
             }
-            learn_closed_hour(state, minute);
+            if evidence_spent {
+                state.accumulator.reset();
+            }
+            let building = state.accumulator.is_building();
+            learn_closed_hour(state, minute, building);
             let window_start = minute - longest;
             if state.evidence_since <= window_start {
                 state.evidence.retain(|kept| kept.minute > window_start);
@@ -1152,7 +1322,7 @@ impl Engine {
             }
             forget_other_words(&mut state.other_words, window_start);
             let quiet = state.windows.sum(long_slot).posts < self.layout.quiet_below;
-            if quiet && state.rules.iter().all(RuleState::is_idle) {
+            if quiet && !building && state.rules.iter().all(RuleState::is_idle) {
                 if self.watched.remove(&i) {
                     unwatched.push(i);
                 }
@@ -1328,7 +1498,9 @@ fn learn_silent_hours(state: &mut AreaState, minute: i64) {
 }
 
 /// Learns the hour that ends at `minute` into the area's baseline.
-fn learn_closed_hour(state: &mut AreaState, minute: i64) {
+/// Learns the hour that `minute` closes into the area's baseline; an area under
+/// alert, or whose evidence is `building` toward one, learns nothing of it.
+fn learn_closed_hour(state: &mut AreaState, minute: i64, building: bool) {
     if (minute + 1).rem_euclid(60) != 0 {
         return;
     }
@@ -1337,12 +1509,48 @@ fn learn_closed_hour(state: &mut AreaState, minute: i64) {
         // Before the area's first post (posts run ahead of the closed minute).
         return;
     }
-    let frozen = state.active.iter().any(Option::is_some);
+    let frozen = building || state.active.iter().any(Option::is_some);
     let hour = state.windows.window(minute, 60);
     state
         .baseline
         .learn_hour(hour_index, hour.posts, hour.tension_posts, frozen);
     state.next_hour = hour_index + 1;
+}
+
+/// Feeds the area's accumulator the minutes closed since it last took one in, up
+/// to `minute`: each bucket's posts, and its tense posts by author, against the
+/// expected share and volume of `expected`.
+fn accumulate(state: &mut AreaState, minute: i64, expected: (f64, f64), budget: &Budget) {
+    let after = state.accumulated_through.unwrap_or(i64::MIN);
+    state.accumulated_through = Some(minute);
+    let closed: Vec<(i64, u32)> = state
+        .windows
+        .buckets()
+        .filter(|&(bucket, _)| bucket > after && bucket <= minute)
+        .map(|(bucket, tally)| (bucket, tally.posts))
+        .collect();
+    let mut pending = std::mem::take(&mut state.pending_tense);
+    pending.sort_unstable();
+    let taken = pending.partition_point(|&(at, _)| at <= minute);
+    let mut tense = pending.drain(..taken).peekable();
+    for (bucket, posts) in closed {
+        let mut by_author: Vec<TenseBy> = Vec::new();
+        while let Some((at, author)) = tense.next_if(|&(at, _)| at <= bucket) {
+            if at < bucket {
+                // A minute the accumulator has taken in already.
+                continue;
+            }
+            match by_author.last_mut() {
+                Some(last) if author.is_some() && last.author == author => last.posts += 1,
+                _ => by_author.push(TenseBy { author, posts: 1 }),
+            }
+        }
+        state
+            .accumulator
+            .add_minute(bucket, posts, &by_author, expected, budget);
+    }
+    drop(tense);
+    state.pending_tense = pending;
 }
 
 /// Keeps a tense post as possible evidence: the most tense first, newest first among
@@ -1898,6 +2106,121 @@ mod tests {
             let events = stream.run();
             assert!(fired(&events).is_empty(), "{:?}", fired(&events));
         }
+    }
+
+    /// The stream's posts with `extra` (event time, area, tension, author) among
+    /// them in time order, through a fresh engine: one author's posts.
+    fn run_with_authors(stream: &Stream, extra: &[(i64, &str, f32, &str)]) -> Vec<AlertEvent> {
+        let pseudonymiser = crate::Pseudonymiser::new(&[3; 32]).expect("a long key");
+        let mut posts: Vec<(i64, &str, f32, Option<Pseudonym>)> = stream
+            .posts
+            .iter()
+            .map(|(at, area, tension)| (*at, area.as_str(), *tension, None))
+            .chain(extra.iter().map(|&(at, area, tension, author)| {
+                (at, area, tension, Some(pseudonymiser.pseudonym(author)))
+            }))
+            .collect();
+        posts.sort_by_key(|post| post.0);
+        let mut engine = Engine::new(EngineConfig::default());
+        let mut out = Vec::new();
+        for (i, (at, area, tension, author)) in posts.into_iter().enumerate() {
+            let id = i.to_string();
+            let post = ScoredPost {
+                id: &id,
+                text: "ik maak jullie allemaal af",
+                author,
+                event_time_ms: at,
+                area: Some((area, area)),
+                located: Located::AreaField,
+                tension,
+                sentiment: -0.5,
+                negative: tension > 0.5,
+            };
+            engine.add(&post, &mut out);
+        }
+        engine.finish(&mut out);
+        out
+    }
+
+    #[test]
+    fn one_account_posting_over_and_over_cannot_warn_a_town() {
+        for seed in SEEDS {
+            let (stream, start) = three_quiet_days_then(seed, 240);
+            // Forty furious posts in an hour, all from one account.
+            let account: Vec<(i64, &str, f32, &str)> = (0..40)
+                .map(|n| ((start + 60) * MINUTE_MS + n * 90_000, "town", 0.95, "angry"))
+                .collect();
+            let events = run_with_authors(&stream, &account);
+            assert!(
+                events.iter().all(|e| e.severity == Severity::Info),
+                "{:?}",
+                fired(&events)
+            );
+            // The same posts from forty people are an incident.
+            let people: Vec<String> = (0..40).map(|n| format!("person-{n}")).collect();
+            let crowd: Vec<(i64, &str, f32, &str)> = account
+                .iter()
+                .zip(&people)
+                .map(|(&(at, area, tension, _), person)| (at, area, tension, person.as_str()))
+                .collect();
+            let events = run_with_authors(&stream, &crowd);
+            assert!(
+                fired(&events).contains(&("town".to_string(), "tension_elevated".to_string())),
+                "{:?}",
+                fired(&events)
+            );
+        }
+    }
+
+    #[test]
+    fn a_slow_burn_over_a_day_warns_within_the_day() {
+        for seed in SEEDS {
+            let (mut stream, start) = three_quiet_days_then(seed, 0);
+            // The town's tense share rises from 2% to 20% over a day, an hour at a
+            // time; no fifteen minutes of it stand out.
+            for hour in 0..24 {
+                let share = 0.02 + 0.18 * f64::from(hour) / 23.0;
+                let from = start + i64::from(hour) * 60;
+                stream.area("town", from, from + 60, 40.0, share);
+                stream.area("city", from, from + 60, 300.0, 0.02);
+                stream.area("village", from, from + 60, 3.0, 0.02);
+            }
+            let events = stream.run();
+            let warning = events
+                .iter()
+                .find(|e| e.area.id == "town" && e.severity >= Severity::Warning)
+                .unwrap_or_else(|| panic!("seed {seed}: no warning in {:?}", fired(&events)));
+            let accumulated = warning
+                .observed
+                .accumulated
+                .as_ref()
+                .expect("accumulated evidence");
+            let fired_at =
+                start + accumulated.horizon_minutes + (parse_minute(&accumulated.since) - start);
+            // Within the day (12.5 to 17 hours over these seeds); the goal,
+            // 12 hours from the rise, is measured on the harness's slow burns.
+            assert!(
+                fired_at - start < 18 * 60,
+                "seed {seed}: after {} min",
+                fired_at - start
+            );
+            assert!(
+                events
+                    .iter()
+                    .filter(|e| e.area.id != "town")
+                    .all(|e| e.severity == Severity::Info),
+                "{:?}",
+                fired(&events)
+            );
+        }
+    }
+
+    /// The epoch minute of an RFC 3339 time.
+    fn parse_minute(time: &str) -> i64 {
+        DateTime::parse_from_rfc3339(time)
+            .expect("an RFC 3339 time")
+            .timestamp()
+            .div_euclid(60)
     }
 
     #[test]

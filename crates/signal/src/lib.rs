@@ -16,6 +16,7 @@
 //! post; the caller passes arrival time), no global state. State is keyed by area, so
 //! areas can be split across processes.
 
+pub mod accumulate;
 pub mod areas;
 pub mod baseline;
 pub mod dedup;

@@ -40,6 +40,11 @@ pub enum Metric {
     TensionZ,
     /// How far the post count exceeds the area's normal for the hour (stabilised z).
     VolumeZ,
+    /// The evidence of a rise in the tense share accumulated since it began, over
+    /// the threshold the false-warning budget sets (`accumulate`): 1 has crossed.
+    /// The rule's window only decides when the alert clears: once the window's
+    /// tension z is below `clear_below` and no evidence has crossed again.
+    TensionEvidence,
 }
 
 /// One rule.
@@ -61,7 +66,8 @@ pub struct Rule {
     /// The window must have at least this many posts.
     #[serde(default)]
     pub min_posts: u32,
-    /// ... and at least this many tense posts.
+    /// ... and at least this many tense posts (for `tension_evidence`: distinct
+    /// authors of the tense posts its evidence rests on).
     #[serde(default)]
     pub min_tension_posts: u32,
     /// ... and a tension share at least this many times the expected share.
@@ -102,8 +108,9 @@ impl Rule {
                 "a volume rule can only be `info`: volume without tension is not tension".into(),
             );
         }
+        // Accumulated evidence clears on the window's tension z, another scale.
         if !(self.threshold.is_finite() && self.clear_below.is_finite())
-            || self.clear_below > self.threshold
+            || (self.clear_below > self.threshold && self.metric != Metric::TensionEvidence)
         {
             return Err(format!(
                 "clear_below {} must be finite and not above threshold {}",
@@ -143,16 +150,16 @@ impl Rule {
             Rule {
                 name: "tension_elevated".into(),
                 severity: Severity::Warning,
-                metric: Metric::TensionZ,
+                metric: Metric::TensionEvidence,
                 window_minutes: 15,
-                threshold: 4.0,
-                clear_below: 2.0,
-                min_posts: 5,
-                min_tension_posts: 5,
-                min_lift: 2.5,
+                threshold: 1.0,
+                clear_below: 1.5,
+                min_posts: 0,
+                min_tension_posts: 3,
+                min_lift: 0.0,
                 rising: false,
-                hold_minutes: 3,
-                clear_minutes: 15,
+                hold_minutes: 1,
+                clear_minutes: 20,
                 cooldown_minutes: 30,
             },
             Rule {
