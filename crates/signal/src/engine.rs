@@ -32,6 +32,15 @@ const MINUTE_MS: i64 = 60_000;
 /// accumulated evidence expects of an area while a wave rises everywhere.
 const NOW_MINUTES: usize = 5;
 
+/// The prior, in posts, that each other area's share of the last minutes is
+/// shrunk with (toward the country's) before accumulated evidence takes their
+/// upper quartile: a wave that lifts many areas shows at once, one area's few
+/// posts do not. Chosen on the detection harness's AMOC (see BENCHMARKS.md).
+const EVIDENCE_QUARTILE_PRIOR_POSTS: f64 = 5.0;
+
+/// Fewest posts in the last minutes for an area's share to count in that quartile.
+const EVIDENCE_QUARTILE_MIN_POSTS: u32 = 3;
+
 /// Settings of the engine.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EngineConfig {
@@ -458,6 +467,8 @@ struct AreaState {
     accumulated_through: Option<i64>,
     /// The authors of tense posts in minutes not taken in yet.
     pending_tense: Vec<(i64, Option<Pseudonym>)>,
+    /// The last minute of a national wave its evidence was voided for.
+    voided_through: i64,
 }
 
 /// A tense post kept as possible evidence, its text masked.
@@ -563,6 +574,11 @@ pub struct Engine {
     global_share: Ewma,
     national: RuleState,
     national_alert: Option<ActiveAlert>,
+    /// The national condition held at the last minute closed (or its alert is
+    /// up): local evidence fires nothing while a wave runs everywhere ...
+    national_wave: bool,
+    /// ... and what it gathered up to the last minute of a wave is void.
+    last_wave_minute: Option<i64>,
     counters: Counters,
     /// Tests only: visit every area every minute, the reference the scheduled
     /// visits must agree with.
@@ -672,6 +688,8 @@ impl Engine {
             global_share: Ewma::with_half_life(7.0 * 24.0),
             national: RuleState::default(),
             national_alert: None,
+            national_wave: false,
+            last_wave_minute: None,
             counters: Counters::default(),
             #[cfg(test)]
             visit_all: false,
@@ -972,6 +990,7 @@ impl Engine {
             accumulator: Accumulator::default(),
             accumulated_through: None,
             pending_tense: Vec::new(),
+            voided_through: i64::MIN,
         })
     }
 
@@ -1109,6 +1128,9 @@ impl Engine {
         // The country right now, per window: every area's tension share (sorted),
         // to compare each area with the others.
         let mut shares: Vec<Vec<f64>> = vec![Vec::new(); lengths.len()];
+        // The last minutes' tense and all posts of each area, for the shrunk
+        // shares accumulated evidence compares with.
+        let mut short_counts: Vec<(u32, u32)> = Vec::new();
         for &i in &visits {
             let Some(state) = self.areas.get_mut(i) else {
                 continue;
@@ -1129,6 +1151,10 @@ impl Engine {
                     values.push(tally.tension_share());
                 }
             }
+            let now = state.windows.window(minute, NOW_MINUTES);
+            if now.posts >= EVIDENCE_QUARTILE_MIN_POSTS {
+                short_counts.push((now.tension_posts, now.posts));
+            }
         }
         for values in &mut shares {
             values.sort_by(f64::total_cmp);
@@ -1147,7 +1173,27 @@ impl Engine {
         } else {
             0.02
         });
+        let shrunk_short_share = |tally: &Tally| {
+            shrunk_share(
+                f64::from(tally.tension_posts),
+                f64::from(tally.posts),
+                global_share,
+                EVIDENCE_QUARTILE_PRIOR_POSTS,
+            )
+        };
+        let mut evidence_shares: Vec<f64> = short_counts
+            .iter()
+            .map(|&(tension_posts, posts)| {
+                shrunk_short_share(&Tally {
+                    tension_posts,
+                    posts,
+                    ..Tally::default()
+                })
+            })
+            .collect();
+        evidence_shares.sort_by(f64::total_cmp);
         let mut elevated_areas = 0usize;
+        let national_wave = self.national_wave;
         let mut events: Vec<(AreaIndex, AlertEvent)> = Vec::new();
         let mut unwatched: Vec<AreaIndex> = Vec::new();
         let rules = std::mem::take(&mut self.config.rules);
@@ -1170,8 +1216,9 @@ impl Engine {
             let longest_share = longest_tally.tension_share();
             // Accumulated evidence: against the higher of the area's own share and
             // what other areas reach now, as the windowed rules are.
-            let own_short =
-                (short_tally.posts >= MIN_POSTS_FOR_TYPICAL).then(|| short_tally.tension_share());
+            let own_now = state.windows.window(minute, NOW_MINUTES);
+            let own_short = (own_now.posts >= EVIDENCE_QUARTILE_MIN_POSTS)
+                .then(|| shrunk_short_share(&own_now));
             // The other areas' share of the last minutes, pooled: a wave that
             // rises everywhere at once is in it from its first minutes, when the
             // windows' quartile still holds the calm before.
@@ -1185,18 +1232,16 @@ impl Engine {
                 global_share,
                 SHARE_PRIOR_WEIGHT,
             );
-            let evidence_share = baseline_share.max(others_share_now).max(
-                shares
-                    .get(short_slot)
-                    .map_or(0.0, |v| upper_quartile_without(v, own_short)),
-            );
+            let evidence_share = baseline_share
+                .max(others_share_now)
+                .max(upper_quartile_without(&evidence_shares, own_short));
             let posts_per_hour = state
                 .baseline
                 .posts_per_hour()
                 .unwrap_or(f64::from(longest_tally.posts) * 60.0 / lengths[long_slot] as f64);
             accumulate(
                 state,
-                minute,
+                (minute, self.last_wave_minute),
                 (evidence_share, posts_per_hour),
                 &self.config.budget,
             );
@@ -1225,7 +1270,11 @@ impl Engine {
                         // it clears on the window alone, and fires again only on
                         // evidence gathered after it resolved.
                         evidence_spent |= state.rules[rule_slot].active;
-                        let ratio = crossing.map_or(0.0, |c| c.ratio);
+                        let ratio = if national_wave {
+                            0.0
+                        } else {
+                            crossing.map_or(0.0, |c| c.ratio)
+                        };
                         let authors = crossing.map_or(0, |c| c.authors);
                         let holds = ratio >= rule.threshold
                             && authors >= rule.min_tension_posts
@@ -1378,6 +1427,10 @@ impl Engine {
         };
         let holds =
             elevated >= self.config.national_min_areas && share >= self.config.national_area_share;
+        self.national_wave = holds || self.national.active;
+        if self.national_wave {
+            self.last_wave_minute = Some(minute);
+        }
         match self.national.step(&rule, minute, holds, !holds) {
             Transition::None => {}
             Transition::Fire { since } => {
@@ -1519,9 +1572,21 @@ fn learn_closed_hour(state: &mut AreaState, minute: i64, building: bool) {
 
 /// Feeds the area's accumulator the minutes closed since it last took one in, up
 /// to `minute`: each bucket's posts, and its tense posts by author, against the
-/// expected share and volume of `expected`.
-fn accumulate(state: &mut AreaState, minute: i64, expected: (f64, f64), budget: &Budget) {
-    let after = state.accumulated_through.unwrap_or(i64::MIN);
+/// expected share and volume of `expected`. Evidence of minutes up to the last
+/// minute of a national wave (`void_through`) is void: the accumulator starts
+/// afresh after it.
+fn accumulate(
+    state: &mut AreaState,
+    (minute, void_through): (i64, Option<i64>),
+    expected: (f64, f64),
+    budget: &Budget,
+) {
+    let mut after = state.accumulated_through.unwrap_or(i64::MIN);
+    if let Some(wave) = void_through.filter(|&wave| wave > state.voided_through) {
+        state.accumulator.reset();
+        state.voided_through = wave;
+        after = after.max(wave);
+    }
     state.accumulated_through = Some(minute);
     let closed: Vec<(i64, u32)> = state
         .windows
